@@ -1,0 +1,90 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+	"modernc.org/sqlite"
+
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// SQLite extended result codes for constraint failures.
+const (
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// isUniqueViolation reports whether err is a unique or primary key violation.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey
+	}
+	return false
+}
+
+// isForeignKeyViolation reports whether err is a foreign key violation.
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqliteConstraintForeignKey
+}
+
+// conflictOr translates a unique violation into a CONFLICT on field.
+func conflictOr(err error, field, format string, args ...any) error {
+	if isUniqueViolation(err) {
+		e := apperr.Errorf(apperr.Conflict, format, args...)
+		e.Field = field
+		return e
+	}
+	return err
+}
+
+// notFoundOr translates sql.ErrNoRows into NOT_FOUND.
+func notFoundOr(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.Errorf(apperr.NotFound, format, args...)
+	}
+	return err
+}
+
+// newID returns a time-ordered UUIDv7, so id order is creation order.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// writeAudit records one change inside the caller's transaction.
+func (d *DB) writeAudit(ctx context.Context, idb bun.IDB, e model.AuditEntry, before, after any) error {
+	row := auditRow{
+		ID: newID(), ActorKind: string(e.Actor.Kind), ActorID: e.Actor.ID,
+		Action: e.Action, TargetType: e.TargetType, TargetID: e.TargetID,
+		Before: jsonOrEmpty(before), After: jsonOrEmpty(after), CreatedAt: d.now(),
+	}
+	if e.TenantID != "" {
+		row.TenantID = &e.TenantID
+	}
+	_, err := idb.NewInsert().Model(&row).Exec(ctx)
+	return err
+}
+
+func jsonOrEmpty(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// likePattern escapes s for a LIKE ... ESCAPE '\' substring match.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}

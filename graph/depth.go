@@ -1,0 +1,61 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// depthLimit refuses operations nested deeper than max before they run.
+// Introspection fields (__schema, __type) are not counted, so the
+// playground's schema query always works.
+type depthLimit struct{ max int }
+
+var (
+	_ graphql.HandlerExtension        = depthLimit{}
+	_ graphql.OperationContextMutator = depthLimit{}
+)
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]bool{}); depth > d.max {
+		return &gqlerror.Error{
+			Message:    fmt.Sprintf("the operation is nested %d levels deep; the limit is %d", depth, d.max),
+			Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+		}
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
+	deepest := 0
+	for _, sel := range set {
+		d := 0
+		switch s := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			d = 1 + selectionDepth(s.SelectionSet, visiting)
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, visiting)
+		case *ast.FragmentSpread:
+			if s.Definition == nil || visiting[s.Name] {
+				continue
+			}
+			visiting[s.Name] = true
+			d = selectionDepth(s.Definition.SelectionSet, visiting)
+			delete(visiting, s.Name)
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}

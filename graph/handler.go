@@ -1,0 +1,284 @@
+package graph
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/sessiond/sessiond/db"
+	"github.com/sessiond/sessiond/graph/gorillaws"
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/auth"
+	"github.com/sessiond/sessiond/internal/directory"
+)
+
+// Deps are the domain services the API is built on.
+type Deps struct {
+	Store     *db.DB
+	Directory *directory.Service
+	AdminKeys *auth.AdminKeys
+}
+
+// Options tune the API's transports and limits. Zero values take defaults.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBodyBytes refuses larger request bodies with 413 (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxDepth refuses operations nested deeper than this (default 12).
+	MaxDepth int
+	// MaxComplexity refuses operations costlier than this (default 1000).
+	MaxComplexity int
+	// AllowedOrigins lists browser origins allowed besides the same origin
+	// and localhost, for CORS and websocket upgrades; "*" allows any.
+	AllowedOrigins []string
+	// KeepAlive is the websocket ping interval (default 15 s).
+	KeepAlive time.Duration
+	// InitTimeout closes websockets that send no connection_init (default 10 s).
+	InitTimeout time.Duration
+}
+
+func (c *Options) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = 12
+	}
+	if c.MaxComplexity == 0 {
+		c.MaxComplexity = 1000
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 15 * time.Second
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = 10 * time.Second
+	}
+}
+
+// NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
+// the playground on /, and the health endpoints. Production and tests build
+// the API through this one function.
+func NewHandler(deps Deps, cfg Options) http.Handler {
+	cfg.defaults()
+	log := cfg.Logger
+	originOK := gorillaws.AllowOrigins(cfg.AllowedOrigins)
+
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Deps: deps}}))
+	// SSE must come before POST: POST.Supports ignores the Accept header.
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Websocket{
+		Implementation:        gorillaws.Implementation{CheckOrigin: originOK},
+		InitFunc:              wsInit(deps),
+		InitTimeout:           cfg.InitTimeout,
+		KeepAlivePingInterval: cfg.KeepAlive, // legacy graphql-ws protocol
+		PingPongInterval:      cfg.KeepAlive, // graphql-transport-ws protocol
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(depthLimit{max: cfg.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	srv.SetErrorPresenter(errorPresenter(log))
+	srv.SetRecoverFunc(recoverFunc(log))
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if info := requestInfoFrom(ctx); info != nil {
+			oc := graphql.GetOperationContext(ctx)
+			info.operation = oc.OperationName
+			if info.operation == "" && oc.Operation != nil {
+				info.operation = string(oc.Operation.Operation)
+			}
+		}
+		return next(ctx)
+	})
+
+	api := withLoaders(deps.Store, authenticate(deps, badRequestFor422(srv)))
+	api = limitBody(cfg.MaxBodyBytes, api)
+	api = cors(originOK, api)
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", api)
+	mux.Handle("GET /{$}", playground.Handler("sessiond", "/graphql"))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := deps.Store.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database does not answer"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return logRequests(log, mux)
+}
+
+// bearer returns the token of an "Authorization: Bearer" header value.
+func bearer(h string) string {
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// resolvePrincipal turns a presented token into a principal. A token that
+// is not valid yields Anonymous with a failure, so operations that need a
+// caller answer UNAUTHENTICATED while public ones still work.
+func resolvePrincipal(ctx context.Context, deps Deps, token string) (auth.Principal, error) {
+	if token == "" {
+		return auth.Principal{}, nil
+	}
+	ok, err := deps.AdminKeys.Verify(ctx, token)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if ok {
+		return auth.Principal{Kind: auth.Admin}, nil
+	}
+	return auth.Principal{Failure: apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")}, nil
+}
+
+// authenticate resolves the bearer token of HTTP requests into a principal.
+func authenticate(deps Deps, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := resolvePrincipal(r.Context(), deps, bearer(r.Header.Get("Authorization")))
+		if err != nil {
+			writeGraphQLError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// wsInit authenticates a websocket from its connection_init payload, or
+// from the upgrade request's Authorization header.
+func wsInit(deps Deps) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := ""
+		for _, k := range []string{"Authorization", "authorization", "authToken"} {
+			if v, ok := payload[k].(string); ok && v != "" {
+				token = v
+				break
+			}
+		}
+		if t := bearer(token); t != "" {
+			token = t
+		}
+		if token == "" {
+			// The upgrade request's header, already resolved by authenticate.
+			return ctx, nil, nil
+		}
+		p, err := resolvePrincipal(ctx, deps, token)
+		if err == nil && p.Failure != nil {
+			err = p.Failure
+		}
+		if err != nil {
+			return transport.WithWebsocketCloseCode(ctx, 4401), nil, errors.New("unauthorized")
+		}
+		return auth.WithPrincipal(ctx, p), nil, nil
+	}
+}
+
+// badRequestFor422 answers 400 where gqlgen answers 422 (unparsable or
+// invalid GraphQL), as the GraphQL-over-HTTP spec and our clients expect.
+func badRequestFor422(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&statusRewriter{ResponseWriter: w}, r)
+	})
+}
+
+type statusRewriter struct{ http.ResponseWriter }
+
+func (s *statusRewriter) WriteHeader(code int) {
+	if code == http.StatusUnprocessableEntity {
+		code = http.StatusBadRequest
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRewriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush and Hijack pass through: SSE needs a Flusher and gorilla's upgrade
+// a Hijacker on the writer it is handed.
+func (s *statusRewriter) Flush() { flush(s.ResponseWriter) }
+
+func (s *statusRewriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return hijack(s.ResponseWriter)
+}
+
+// limitBody answers 413 for bodies over max bytes, before gqlgen reads them.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "request body is larger than the limit of 1 MiB")
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "could not read the request body")
+			return
+		}
+		if int64(len(body)) > max {
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "request body is larger than the limit of 1 MiB")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors answers preflights and allows the configured browser origins.
+func cors(originOK func(*http.Request) bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && originOK(r) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Session-Activity")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Max-Age", "600")
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, msg string) {
+	writeJSON(w, status, graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": string(code)}}}})
+}

@@ -1,0 +1,130 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// Reader is the read side of the store that the resolvers' loaders batch.
+type Reader interface {
+	TenantsByIDs(ctx context.Context, ids []string) (map[string]model.Tenant, error)
+	UsersByIDs(ctx context.Context, ids []string) (map[string]model.User, error)
+	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
+	RolesByMemberships(ctx context.Context, keys []model.MembershipKey) (map[model.MembershipKey][]model.Role, error)
+	PermissionsByRoleIDs(ctx context.Context, roleIDs []string) (map[string][]model.Permission, error)
+	RolesByPermissionIDs(ctx context.Context, permIDs []string) (map[string][]model.Role, error)
+}
+
+// loaders batch the related-data lookups of one request, so a list of N
+// users with their memberships, roles and permissions costs a few queries,
+// not N.
+type loaders struct {
+	tenant          *dataloadgen.Loader[string, model.Tenant]
+	user            *dataloadgen.Loader[string, model.User]
+	memberships     *dataloadgen.Loader[string, []model.Membership]
+	membershipRoles *dataloadgen.Loader[model.MembershipKey, []model.Role]
+	rolePerms       *dataloadgen.Loader[string, []model.Permission]
+	permRoles       *dataloadgen.Loader[string, []model.Role]
+}
+
+const loaderWait = time.Millisecond
+
+func newLoaders(r Reader) *loaders {
+	return &loaders{
+		tenant:          dataloadgen.NewMappedLoader(mustAll(r.TenantsByIDs, "tenant"), dataloadgen.WithWait(loaderWait)),
+		user:            dataloadgen.NewMappedLoader(mustAll(r.UsersByIDs, "user"), dataloadgen.WithWait(loaderWait)),
+		memberships:     dataloadgen.NewMappedLoader(orEmpty(r.MembershipsByUserIDs), dataloadgen.WithWait(loaderWait)),
+		membershipRoles: dataloadgen.NewMappedLoader(orEmpty(r.RolesByMemberships), dataloadgen.WithWait(loaderWait)),
+		rolePerms:       dataloadgen.NewMappedLoader(orEmpty(r.PermissionsByRoleIDs), dataloadgen.WithWait(loaderWait)),
+		permRoles:       dataloadgen.NewMappedLoader(orEmpty(r.RolesByPermissionIDs), dataloadgen.WithWait(loaderWait)),
+	}
+}
+
+// mustAll reports a NOT_FOUND for keys the fetch did not return.
+func mustAll[V any](fetch func(context.Context, []string) (map[string]V, error), kind string) func(context.Context, []string) (map[string]V, error) {
+	return func(ctx context.Context, keys []string) (map[string]V, error) {
+		m, err := fetch(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		missing := dataloadgen.MappedFetchError[string]{}
+		for _, k := range keys {
+			if _, ok := m[k]; !ok {
+				missing[k] = apperr.Errorf(apperr.NotFound, "%s %s not found", kind, k)
+			}
+		}
+		if len(missing) > 0 {
+			return m, missing
+		}
+		return m, nil
+	}
+}
+
+// orEmpty fills keys the fetch did not return with an empty slice.
+func orEmpty[K comparable, V any](fetch func(context.Context, []K) (map[K][]V, error)) func(context.Context, []K) (map[K][]V, error) {
+	return func(ctx context.Context, keys []K) (map[K][]V, error) {
+		m, err := fetch(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if m[k] == nil {
+				m[k] = []V{}
+			}
+		}
+		return m, nil
+	}
+}
+
+type loadersKey struct{}
+
+// withLoaders gives each request its own loaders (and so its own cache).
+func withLoaders(r Reader, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ctx := context.WithValue(req.Context(), loadersKey{}, newLoaders(r))
+		next.ServeHTTP(w, req.WithContext(ctx))
+	})
+}
+
+func loadersFrom(ctx context.Context) *loaders {
+	return ctx.Value(loadersKey{}).(*loaders)
+}
+
+// permissionKeys returns the sorted permission keys granted by roles.
+func permissionKeys(ctx context.Context, roles []model.Role) ([]string, error) {
+	ids := make([]string, len(roles))
+	for i, r := range roles {
+		ids[i] = r.ID
+	}
+	perms, err := loadersFrom(ctx).rolePerms.LoadAll(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	keys := []string{}
+	for _, ps := range perms {
+		for _, p := range ps {
+			if !seen[p.Key] {
+				seen[p.Key] = true
+				keys = append(keys, p.Key)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+func ptrs[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
+}

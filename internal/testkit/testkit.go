@@ -1,0 +1,150 @@
+// Package testkit starts a real sessiond (SQLite file, production wiring,
+// httptest server) for tests and speaks GraphQL over HTTP to it.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sessiond/sessiond/internal/app"
+	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/secret"
+)
+
+// Server is a running sessiond under test.
+type Server struct {
+	t        testing.TB
+	App      *app.App
+	HTTP     *httptest.Server
+	URL      string // the /graphql endpoint
+	AdminKey string
+	DBPath   string
+}
+
+// Option changes the configuration a test server starts with.
+type Option func(*app.Config)
+
+// WithClock runs the server on a controllable clock.
+func WithClock(c clock.Clock) Option { return func(cfg *app.Config) { cfg.Clock = c } }
+
+// WithDatabase reuses a database file, e.g. to test a restart.
+func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
+
+// Start opens a fresh SQLite file in t.TempDir(), wires the app exactly as
+// production does and serves it over httptest. Everything closes at cleanup.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	key := secret.NewToken(secret.AdminKeyPrefix)
+	cfg := app.Config{Database: filepath.Join(t.TempDir(), "sessiond.db"), AdminKey: key}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := app.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open app: %v", err)
+	}
+	hs := httptest.NewServer(a.Handler)
+	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: key, DBPath: cfg.Database}
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		_ = a.Close()
+	})
+	return s
+}
+
+// Response is a decoded GraphQL response.
+type Response struct {
+	Status int
+	Data   json.RawMessage `json:"data"`
+	Errors []Error         `json:"errors"`
+}
+
+// Error is one GraphQL error.
+type Error struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Code returns extensions.code.
+func (e Error) Code() string { s, _ := e.Extensions["code"].(string); return s }
+
+// Field returns extensions.field.
+func (e Error) Field() string { s, _ := e.Extensions["field"].(string); return s }
+
+// Request is one GraphQL request.
+type Request struct {
+	Query     string
+	Variables map[string]any
+	// Token is sent as "Authorization: Bearer <Token>" when not empty.
+	Token   string
+	Headers map[string]string
+}
+
+// Do posts a GraphQL request and decodes the response; it fails the test
+// on transport errors only.
+func (s *Server) Do(r Request) Response {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": r.Query, "variables": r.Variables})
+	req, _ := http.NewRequest(http.MethodPost, s.URL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	res, err := s.HTTP.Client().Do(req)
+	if err != nil {
+		s.t.Fatalf("post: %v", err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := Response{Status: res.StatusCode}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		s.t.Fatalf("decode response (status %d): %v\n%s", res.StatusCode, err, raw)
+	}
+	return out
+}
+
+// Admin runs a query with the admin key and requires success, decoding
+// data into out (if not nil).
+func (s *Server) Admin(query string, vars map[string]any, out any) {
+	s.t.Helper()
+	s.MustDo(Request{Query: query, Variables: vars, Token: s.AdminKey}, out)
+}
+
+// MustDo runs a request and requires that it returns no error.
+func (s *Server) MustDo(r Request, out any) {
+	s.t.Helper()
+	res := s.Do(r)
+	if len(res.Errors) > 0 {
+		s.t.Fatalf("unexpected errors: %+v\nquery: %s", res.Errors, strings.TrimSpace(r.Query))
+	}
+	if out != nil {
+		if err := json.Unmarshal(res.Data, out); err != nil {
+			s.t.Fatalf("decode data: %v\n%s", err, res.Data)
+		}
+	}
+}
+
+// MustFail runs a request and requires that its first error has the code.
+func (s *Server) MustFail(r Request, code string) Error {
+	s.t.Helper()
+	res := s.Do(r)
+	if len(res.Errors) == 0 {
+		s.t.Fatalf("want error %s, got data %s\nquery: %s", code, res.Data, strings.TrimSpace(r.Query))
+	}
+	if got := res.Errors[0].Code(); got != code {
+		s.t.Fatalf("want error code %s, got %s (%s)\nquery: %s", code, got, res.Errors[0].Message, strings.TrimSpace(r.Query))
+	}
+	return res.Errors[0]
+}

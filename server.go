@@ -1,0 +1,143 @@
+// Command sessiond serves the session-management GraphQL API.
+//
+//	go run .                         # :8080, SQLite file sessiond.db
+//	go run . -addr :9000 -db data/s.db
+//	go run . -rotate-admin-key       # print a new admin key and exit
+//
+// Every flag has an environment variable; flags win.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/app"
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/secret"
+)
+
+// config is the server's configuration, from flags and environment.
+type config struct {
+	addr           string
+	database       string
+	adminKey       string
+	allowedOrigins []string
+	logLevel       slog.Level
+	rotateKey      bool
+	newKey         bool
+}
+
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	env := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", env("SESSIOND_ADDR", ":8080"), "listen address (SESSIOND_ADDR)")
+	fs.StringVar(&c.database, "db", env("SESSIOND_DATABASE", "sessiond.db"), "database: a SQLite file path (SESSIOND_DATABASE)")
+	origins := fs.String("allowed-origins", env("SESSIOND_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides same-origin and localhost (SESSIOND_ALLOWED_ORIGINS)")
+	level := fs.String("log-level", env("SESSIOND_LOG_LEVEL", "info"), "debug, info, warn or error (SESSIOND_LOG_LEVEL)")
+	fs.BoolVar(&c.rotateKey, "rotate-admin-key", false, "replace the stored admin key, print the new one and exit")
+	fs.BoolVar(&c.newKey, "new-admin-key", false, "print a freshly generated key for SESSIOND_ADMIN_KEY and exit")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.adminKey = getenv("SESSIOND_ADMIN_KEY")
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.allowedOrigins = append(c.allowedOrigins, o)
+		}
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	return c, nil
+}
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "sessiond:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run starts the server and blocks until SIGINT/SIGTERM or ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.newKey {
+		fmt.Fprintln(stdout, secret.NewToken(secret.AdminKeyPrefix))
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.Open(ctx, app.Config{Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	if cfg.rotateKey {
+		key, _, err := a.AdminKeys.Rotate(ctx, model.Actor{Kind: model.ActorSystem})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "New admin key (the old one no longer works):\n\n    %s\n\n", key)
+		return nil
+	}
+	if key, err := a.AdminKeys.EnsureKey(ctx); err != nil {
+		return err
+	} else if key != "" {
+		fmt.Fprintf(stdout, "\nGenerated the admin key. It is shown only this once; only its hash is stored:\n\n    %s\n\n"+
+			"Send it as `Authorization: Bearer <key>`. Rotate it with `go run . -rotate-admin-key`.\n\n", key)
+	}
+
+	srv := &http.Server{
+		Addr: cfg.addr, Handler: a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("sessiond listening", "addr", cfg.addr, "database", cfg.database, "playground", "http://localhost"+portOf(cfg.addr)+"/")
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i:]
+	}
+	return ""
+}
