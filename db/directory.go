@@ -35,6 +35,11 @@ type roleAudit struct {
 	IsDefault   bool     `json:"isDefault"`
 	Permissions []string `json:"permissions,omitempty"`
 }
+type portalAudit struct {
+	PrivacyAndSecurity bool `json:"privacyAndSecurity"`
+	Users              bool `json:"users"`
+	Security           bool `json:"security"`
+}
 type permissionAudit struct {
 	Key         string   `json:"key"`
 	Name        string   `json:"name"`
@@ -76,18 +81,32 @@ func (d *DB) UpdateTenant(ctx context.Context, actor model.Actor, id string, nam
 	return row.model(), err
 }
 
-// DeleteTenant deletes a tenant and its memberships. NOT_FOUND when it does not exist.
-func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) error {
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+// DeleteTenant deletes a tenant, its memberships, sessions and policy. Its
+// active sessions end with USER_REMOVED first; they are returned.
+// NOT_FOUND when it does not exist.
+func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
+	var ended []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var row tenantRow
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "tenant %s not found", id)
+		}
+		var err error
+		if ended, err = d.endUserRemoved(ctx, tx, actor, "tenant_id = ?", id); err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*policyRow)(nil)).Where("scope = ?", id).Exec(ctx); err != nil {
+			return err
 		}
 		if _, err := tx.NewDelete().Model(&row).WherePK().Exec(ctx); err != nil {
 			return err
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{TenantID: id, Actor: actor, Action: "tenant.deleted", TargetType: "tenant", TargetID: id}, tenantAudit{Name: row.Name}, nil)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
 // Tenants lists all tenants, oldest first.
@@ -172,18 +191,29 @@ func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u mod
 	return row.model(), err
 }
 
-// DeleteUser deletes a user and its memberships. NOT_FOUND when it does not exist.
-func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) error {
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+// DeleteUser deletes a user, its memberships and sessions. Its active
+// sessions end with USER_REMOVED first; they are returned.
+// NOT_FOUND when it does not exist.
+func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
+	var ended []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var row userRow
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "user %s not found", id)
+		}
+		var err error
+		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ?", id); err != nil {
+			return err
 		}
 		if _, err := tx.NewDelete().Model(&row).WherePK().Exec(ctx); err != nil {
 			return err
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "user.deleted", TargetType: "user", TargetID: id}, userAudit{Email: row.Email, Name: row.Name, HasPassword: row.PasswordHash != ""}, nil)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
 // User returns one user. NOT_FOUND when it does not exist.
@@ -236,7 +266,7 @@ func (d *DB) Users(ctx context.Context, f model.UserFilter) (model.UserPage, err
 	}
 	page.TotalCount = int(total)
 	var rows []userRow
-	q := filter(d.bun.NewSelect().Model(&rows).ModelTableExpr("users AS u"))
+	q := filter(d.bun.NewSelect().Model(&rows))
 	if f.AfterID != "" {
 		q = q.Where("u.id > ?", f.AfterID)
 	}
@@ -334,10 +364,16 @@ func (d *DB) setMembershipRoles(ctx context.Context, idb bun.IDB, actor model.Ac
 	return mem.model(), nil
 }
 
-// RemoveMembership removes a user from a tenant. NOT_FOUND when the user is
-// not a member.
-func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) error {
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+// RemoveMembership removes a user from a tenant; the user's active
+// sessions there end with USER_REMOVED and are returned. NOT_FOUND when the
+// user is not a member.
+func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) ([]model.Session, error) {
+	var ended []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
+			return err
+		}
 		res, err := tx.NewDelete().Model((*membershipRow)(nil)).Where("user_id = ? AND tenant_id = ?", userID, tenantID).Exec(ctx)
 		if err != nil {
 			return err
@@ -347,6 +383,10 @@ func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, te
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{TenantID: tenantID, Actor: actor, Action: "membership.removed", TargetType: "user", TargetID: userID}, membershipAudit{UserID: userID, TenantID: tenantID}, nil)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
 // Membership returns one membership. NOT_FOUND when the user is not a member.
@@ -708,8 +748,7 @@ func (d *DB) UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.P
 		if err := tx.NewSelect().Model(&row).Where("id = 1").Scan(ctx); err != nil {
 			return err
 		}
-		before := row.model()
-		before.UpdatedAt = nil
+		before := portalAudit{row.PrivacyAndSecurity, row.Users, row.Security}
 		if u.PrivacyAndSecurity != nil {
 			row.PrivacyAndSecurity = *u.PrivacyAndSecurity
 		}
@@ -724,8 +763,7 @@ func (d *DB) UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.P
 		if _, err := tx.NewUpdate().Model(&row).WherePK().Exec(ctx); err != nil {
 			return err
 		}
-		after := row.model()
-		after.UpdatedAt = nil
+		after := portalAudit{row.PrivacyAndSecurity, row.Users, row.Security}
 		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "portal.updated", TargetType: "portal", TargetID: "adminPortal"}, before, after)
 	})
 	return row.model(), err

@@ -20,7 +20,7 @@ func (r *tenantRow) model() model.Tenant {
 }
 
 type userRow struct {
-	bun.BaseModel `bun:"table:users"`
+	bun.BaseModel `bun:"table:users,alias:u"`
 	ID            string    `bun:"id,pk"`
 	Email         string    `bun:"email,notnull"`
 	EmailLower    string    `bun:"email_lower,notnull"`

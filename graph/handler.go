@@ -26,14 +26,23 @@ import (
 	"github.com/sessiond/sessiond/graph/gorillaws"
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
+	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
+	"github.com/sessiond/sessiond/internal/secret"
+	"github.com/sessiond/sessiond/internal/session"
 )
 
 // Deps are the domain services the API is built on.
 type Deps struct {
 	Store     *db.DB
 	Directory *directory.Service
+	Sessions  *session.Service
+	Authz     *auth.Authorizer
 	AdminKeys *auth.AdminKeys
+	Clock     clock.Clock
+	// TrustProxyHeaders takes the client address from X-Forwarded-For /
+	// X-Real-IP; set it only behind a proxy that sets them.
+	TrustProxyHeaders bool
 }
 
 // Options tune the API's transports and limits. Zero values take defaults.
@@ -103,14 +112,14 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	srv.SetErrorPresenter(errorPresenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
 		if info := requestInfoFrom(ctx); info != nil {
-			oc := graphql.GetOperationContext(ctx)
 			info.operation = oc.OperationName
 			if info.operation == "" && oc.Operation != nil {
 				info.operation = string(oc.Operation.Operation)
 			}
 		}
-		return next(ctx)
+		return next(countActivity(ctx, deps, oc))
 	})
 
 	api := withLoaders(deps.Store, authenticate(deps, badRequestFor422(srv)))
@@ -146,31 +155,100 @@ func bearer(h string) string {
 
 // resolvePrincipal turns a presented token into a principal. A token that
 // is not valid yields Anonymous with a failure, so operations that need a
-// caller answer UNAUTHENTICATED while public ones still work.
+// caller answer UNAUTHENTICATED (with the end reason for ended sessions)
+// while public ones still work.
 func resolvePrincipal(ctx context.Context, deps Deps, token string) (auth.Principal, error) {
-	if token == "" {
+	invalid := auth.Principal{Failure: apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")}
+	switch {
+	case token == "":
 		return auth.Principal{}, nil
+	case strings.HasPrefix(token, secret.SessionTokenPrefix):
+		ses, err := deps.Sessions.Authenticate(ctx, token)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.Unauthenticated {
+				return auth.Principal{Failure: err}, nil
+			}
+			return auth.Principal{}, err
+		}
+		return auth.Principal{Kind: auth.User, SessionID: ses.ID, UserID: ses.UserID, TenantID: ses.TenantID, Session: ses}, nil
+	default:
+		ok, err := deps.AdminKeys.Verify(ctx, token)
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		if ok {
+			return auth.Principal{Kind: auth.Admin}, nil
+		}
+		return invalid, nil
 	}
-	ok, err := deps.AdminKeys.Verify(ctx, token)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	if ok {
-		return auth.Principal{Kind: auth.Admin}, nil
-	}
-	return auth.Principal{Failure: apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")}, nil
 }
 
-// authenticate resolves the bearer token of HTTP requests into a principal.
+type passiveKey struct{}
+
+// authenticate resolves the bearer token of HTTP requests into a principal,
+// and notes the client's address and user agent for new sessions.
 func authenticate(deps Deps, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := resolvePrincipal(r.Context(), deps, bearer(r.Header.Get("Authorization")))
+		ctx := r.Context()
+		p, err := resolvePrincipal(ctx, deps, bearer(r.Header.Get("Authorization")))
 		if err != nil {
 			writeGraphQLError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		ctx = auth.WithPrincipal(ctx, p)
+		ctx = withClient(ctx, session.Client{IPAddress: clientIP(r, deps.TrustProxyHeaders), UserAgent: r.UserAgent()})
+		if strings.EqualFold(r.Header.Get("X-Session-Activity"), "passive") {
+			ctx = context.WithValue(ctx, passiveKey{}, true)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// countActivity records activity for queries and mutations made with a
+// session token, unless the request is marked passive. Subscriptions (and
+// so websocket keep-alives) never count.
+func countActivity(ctx context.Context, deps Deps, oc *graphql.OperationContext) context.Context {
+	p := auth.PrincipalFrom(ctx)
+	if p.Kind != auth.User || oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
+		return ctx
+	}
+	if passive, _ := ctx.Value(passiveKey{}).(bool); passive {
+		return ctx
+	}
+	p.Session = deps.Sessions.Touch(p.Session)
+	return auth.WithPrincipal(ctx, p)
+}
+
+type clientKey struct{}
+
+func withClient(ctx context.Context, c session.Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+func clientFrom(ctx context.Context) session.Client {
+	c, _ := ctx.Value(clientKey{}).(session.Client)
+	return c
+}
+
+// clientIP is the request's peer address, or the first forwarded address
+// when proxy headers are trusted.
+func clientIP(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := strings.TrimSpace(first); ip != "" {
+				return ip
+			}
+		}
+		if ip := strings.TrimSpace(r.Header.Get("X-Real-IP")); ip != "" {
+			return ip
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // wsInit authenticates a websocket from its connection_init payload, or

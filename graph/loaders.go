@@ -9,6 +9,7 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
@@ -20,6 +21,7 @@ type Reader interface {
 	RolesByMemberships(ctx context.Context, keys []model.MembershipKey) (map[model.MembershipKey][]model.Role, error)
 	PermissionsByRoleIDs(ctx context.Context, roleIDs []string) (map[string][]model.Permission, error)
 	RolesByPermissionIDs(ctx context.Context, permIDs []string) (map[string][]model.Role, error)
+	CountActiveSessions(ctx context.Context, userIDs []string, tenantID string) (map[string]int, error)
 }
 
 // loaders batch the related-data lookups of one request, so a list of N
@@ -32,6 +34,7 @@ type loaders struct {
 	membershipRoles *dataloadgen.Loader[model.MembershipKey, []model.Role]
 	rolePerms       *dataloadgen.Loader[string, []model.Permission]
 	permRoles       *dataloadgen.Loader[string, []model.Role]
+	activeCount     *dataloadgen.Loader[string, int]
 }
 
 const loaderWait = time.Millisecond
@@ -44,6 +47,16 @@ func newLoaders(r Reader) *loaders {
 		membershipRoles: dataloadgen.NewMappedLoader(orEmpty(r.RolesByMemberships), dataloadgen.WithWait(loaderWait)),
 		rolePerms:       dataloadgen.NewMappedLoader(orEmpty(r.PermissionsByRoleIDs), dataloadgen.WithWait(loaderWait)),
 		permRoles:       dataloadgen.NewMappedLoader(orEmpty(r.RolesByPermissionIDs), dataloadgen.WithWait(loaderWait)),
+		// Counts are scoped by the request's caller: a tenant's members
+		// count sessions in their tenant, the admin key everywhere.
+		activeCount: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]int, error) {
+			p := auth.PrincipalFrom(ctx)
+			scope := ""
+			if p.Kind != auth.Admin {
+				scope = p.TenantID
+			}
+			return r.CountActiveSessions(ctx, ids, scope)
+		}, dataloadgen.WithWait(loaderWait)),
 	}
 }
 

@@ -7,12 +7,79 @@ package graph
 
 import (
 	"context"
+	"slices"
 
 	"github.com/sessiond/sessiond/graph/gqlmodel"
+	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/session"
 )
+
+// UserID is the resolver for the userId field.
+func (r *actorResolver) UserID(ctx context.Context, obj *model.Actor) (*string, error) {
+	if obj.ID == "" {
+		return nil, nil
+	}
+	return &obj.ID, nil
+}
+
+// TenantID is the resolver for the tenantId field.
+func (r *auditEntryResolver) TenantID(ctx context.Context, obj *model.AuditEntry) (*string, error) {
+	if obj.TenantID == "" {
+		return nil, nil
+	}
+	return &obj.TenantID, nil
+}
+
+// Actor is the resolver for the actor field.
+func (r *auditEntryResolver) Actor(ctx context.Context, obj *model.AuditEntry) (*model.Actor, error) {
+	return &obj.Actor, nil
+}
+
+// Before is the resolver for the before field.
+func (r *auditEntryResolver) Before(ctx context.Context, obj *model.AuditEntry) (*string, error) {
+	if obj.Before == "" {
+		return nil, nil
+	}
+	return &obj.Before, nil
+}
+
+// After is the resolver for the after field.
+func (r *auditEntryResolver) After(ctx context.Context, obj *model.AuditEntry) (*string, error) {
+	if obj.After == "" {
+		return nil, nil
+	}
+	return &obj.After, nil
+}
+
+// User is the resolver for the user field.
+func (r *meResolver) User(ctx context.Context, obj *gqlmodel.Me) (*model.User, error) {
+	u, err := loadersFrom(ctx).user.Load(ctx, obj.Session.UserID)
+	return &u, err
+}
+
+// Tenant is the resolver for the tenant field.
+func (r *meResolver) Tenant(ctx context.Context, obj *gqlmodel.Me) (*model.Tenant, error) {
+	t, err := loadersFrom(ctx).tenant.Load(ctx, obj.Session.TenantID)
+	return &t, err
+}
+
+// Roles is the resolver for the roles field.
+func (r *meResolver) Roles(ctx context.Context, obj *gqlmodel.Me) ([]*model.Role, error) {
+	roles, err := loadersFrom(ctx).membershipRoles.Load(ctx, model.MembershipKey{UserID: obj.Session.UserID, TenantID: obj.Session.TenantID})
+	return ptrs(roles), err
+}
+
+// Permissions is the resolver for the permissions field.
+func (r *meResolver) Permissions(ctx context.Context, obj *gqlmodel.Me) ([]string, error) {
+	roles, err := loadersFrom(ctx).membershipRoles.Load(ctx, model.MembershipKey{UserID: obj.Session.UserID, TenantID: obj.Session.TenantID})
+	if err != nil {
+		return nil, err
+	}
+	return permissionKeys(ctx, roles)
+}
 
 // Tenant is the resolver for the tenant field.
 func (r *membershipResolver) Tenant(ctx context.Context, obj *model.Membership) (*model.Tenant, error) {
@@ -39,6 +106,152 @@ func (r *membershipResolver) Permissions(ctx context.Context, obj *model.Members
 		return nil, err
 	}
 	return permissionKeys(ctx, roles)
+}
+
+// Login is the resolver for the login field.
+func (r *mutationResolver) Login(ctx context.Context, input gqlmodel.LoginInput) (*gqlmodel.SessionGrant, error) {
+	tenantID := ""
+	if input.TenantID != nil {
+		tenantID = *input.TenantID
+	}
+	g, err := r.Sessions.Login(ctx, session.LoginInput{Email: input.Email, Password: input.Password, TenantID: tenantID, Client: clientFrom(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	return &gqlmodel.SessionGrant{Token: g.Token, Session: &g.Session}, nil
+}
+
+// CreateSession is the resolver for the createSession field.
+func (r *mutationResolver) CreateSession(ctx context.Context, input gqlmodel.CreateSessionInput) (*gqlmodel.SessionGrant, error) {
+	p, err := auth.RequireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.Sessions.Create(ctx, p.Actor(), input.UserID, input.TenantID, session.Client{IPAddress: deref(input.IPAddress), UserAgent: deref(input.UserAgent)})
+	if err != nil {
+		return nil, err
+	}
+	return &gqlmodel.SessionGrant{Token: g.Token, Session: &g.Session}, nil
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context) (*model.Session, error) {
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.endOne(ctx, p, p.Session, model.EndLogout)
+}
+
+// RecordActivity is the resolver for the recordActivity field.
+func (r *mutationResolver) RecordActivity(ctx context.Context) (*model.Session, error) {
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &p.Session, nil
+}
+
+// RevokeSession is the resolver for the revokeSession field.
+func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (*model.Session, error) {
+	p, err := auth.RequireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, err := r.visibleSession(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	reason := model.EndRevokedByAdmin
+	if p.Kind == auth.User {
+		feature := auth.ManageUsers
+		if target.UserID == p.UserID {
+			feature, reason = auth.SelfService, model.EndRevokedByUser
+		}
+		if _, err := r.Authz.Require(ctx, feature); err != nil {
+			return nil, err
+		}
+	}
+	return r.endOne(ctx, p, target, reason)
+}
+
+// RevokeMySessions is the resolver for the revokeMySessions field.
+func (r *mutationResolver) RevokeMySessions(ctx context.Context, includeCurrent *bool) (int, error) {
+	p, err := r.Authz.Require(ctx, auth.SelfService)
+	if err != nil {
+		return 0, err
+	}
+	if p.Kind != auth.User {
+		_, err := auth.RequireUser(ctx)
+		return 0, err
+	}
+	mine, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{p.UserID}, TenantID: p.TenantID, ActiveOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	var ends []model.SessionEnd
+	for _, s := range mine {
+		if s.ID != p.SessionID || deref(includeCurrent) {
+			ends = append(ends, model.SessionEnd{ID: s.ID, Reason: model.EndRevokedByUser})
+		}
+	}
+	ended, err := r.Sessions.End(ctx, p.Actor(), ends...)
+	return len(ended), err
+}
+
+// SignOutUser is the resolver for the signOutUser field.
+func (r *mutationResolver) SignOutUser(ctx context.Context, userID string, tenantID *string) (int, error) {
+	p, err := r.Authz.Require(ctx, auth.ManageUsers)
+	if err != nil {
+		return 0, err
+	}
+	scope, err := auth.Scope(p, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	if scope != "" {
+		if _, err := r.Store.Membership(ctx, userID, scope); err != nil {
+			return 0, err
+		}
+	} else if _, err := r.Store.User(ctx, userID); err != nil {
+		return 0, err
+	}
+	theirs, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{userID}, TenantID: scope, ActiveOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	ends := make([]model.SessionEnd, len(theirs))
+	for i, s := range theirs {
+		ends[i] = model.SessionEnd{ID: s.ID, Reason: model.EndRevokedByAdmin}
+	}
+	ended, err := r.Sessions.End(ctx, p.Actor(), ends...)
+	return len(ended), err
+}
+
+// UpdateSessionPolicy is the resolver for the updateSessionPolicy field.
+func (r *mutationResolver) UpdateSessionPolicy(ctx context.Context, tenantID *string, input gqlmodel.SessionPolicyInput) (*gqlmodel.SessionPolicyPayload, error) {
+	p, scope, err := r.policyScope(ctx, tenantID, auth.ManageSecurity)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Sessions.UpdatePolicy(ctx, p.Actor(), scope, policyInput(input))
+	if err != nil {
+		return nil, err
+	}
+	return payloadOf(scope, out), nil
+}
+
+// ResetSessionPolicy is the resolver for the resetSessionPolicy field.
+func (r *mutationResolver) ResetSessionPolicy(ctx context.Context, tenantID string) (*gqlmodel.SessionPolicyPayload, error) {
+	p, scope, err := r.policyScope(ctx, &tenantID, auth.ManageSecurity)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Sessions.ResetPolicy(ctx, p.Actor(), scope)
+	if err != nil {
+		return nil, err
+	}
+	return payloadOf(scope, out), nil
 }
 
 // CreateTenant is the resolver for the createTenant field.
@@ -243,6 +456,96 @@ func (r *permissionResolver) Roles(ctx context.Context, obj *model.Permission) (
 	return ptrs(roles), err
 }
 
+// Me is the resolver for the me field.
+func (r *queryResolver) Me(ctx context.Context) (*gqlmodel.Me, error) {
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &gqlmodel.Me{Session: &p.Session}, nil
+}
+
+// MySessions is the resolver for the mySessions field.
+func (r *queryResolver) MySessions(ctx context.Context) ([]*model.Session, error) {
+	p, err := r.Authz.Require(ctx, auth.SelfService)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind != auth.User {
+		_, err := auth.RequireUser(ctx)
+		return nil, err
+	}
+	mine, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{p.UserID}, TenantID: p.TenantID, ActiveOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	for i := range mine {
+		if mine[i].ID == p.SessionID {
+			mine[i] = p.Session
+		}
+	}
+	return ptrs(mine), nil
+}
+
+// SessionPolicy is the resolver for the sessionPolicy field.
+func (r *queryResolver) SessionPolicy(ctx context.Context, tenantID *string) (*gqlmodel.SessionPolicy, error) {
+	p, err := auth.RequireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := auth.Scope(p, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if scope != "" {
+		if _, err := r.Store.Tenant(ctx, scope); err != nil {
+			return nil, err
+		}
+	}
+	eff, err := r.Sessions.Policy(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	return policyOf(scope, eff), nil
+}
+
+// PreviewSessionPolicy is the resolver for the previewSessionPolicy field.
+func (r *queryResolver) PreviewSessionPolicy(ctx context.Context, tenantID *string, input gqlmodel.SessionPolicyInput) (*gqlmodel.SessionPolicyPreview, error) {
+	_, scope, err := r.policyScope(ctx, tenantID, auth.ManageSecurity)
+	if err != nil {
+		return nil, err
+	}
+	pv, err := r.Sessions.PreviewPolicy(ctx, scope, policyInput(input))
+	if err != nil {
+		return nil, err
+	}
+	return &gqlmodel.SessionPolicyPreview{
+		Policy: policyOf(scope, pv.Effective), Warnings: warningsOf(pv.Warnings),
+		IdleTimeout: pv.Idle, ForceRelogin: pv.Relogin, MaxConcurrentSessions: pv.Concurrent, Total: pv.Total,
+	}, nil
+}
+
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, tenantID *string, first *int, after *string) (*gqlmodel.AuditEntryConnection, error) {
+	p, err := r.Authz.Require(ctx, auth.AuditTrail)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := auth.Scope(p, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	limit, beforeID, err := auditPage(first, after)
+	if err != nil {
+		return nil, err
+	}
+	entries, more, err := r.Store.AuditEntries(ctx, scope, beforeID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return auditConnection(entries, more), nil
+}
+
 // Tenants is the resolver for the tenants field.
 func (r *queryResolver) Tenants(ctx context.Context) ([]*model.Tenant, error) {
 	if _, err := auth.RequireAdmin(ctx); err != nil {
@@ -263,10 +566,15 @@ func (r *queryResolver) Tenant(ctx context.Context, id string) (*model.Tenant, e
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, tenantID *string, search *string, first *int, after *string) (*gqlmodel.UserConnection, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
+	p, err := r.Authz.Require(ctx, auth.ManageUsers)
+	if err != nil {
 		return nil, err
 	}
-	f, err := userFilter(tenantID, search, first, after)
+	scope, err := auth.Scope(p, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := userFilter(&scope, search, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -279,8 +587,14 @@ func (r *queryResolver) Users(ctx context.Context, tenantID *string, search *str
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
+	p, err := r.Authz.Require(ctx, auth.ManageUsers)
+	if err != nil {
 		return nil, err
+	}
+	if p.Kind == auth.User {
+		if _, err := r.Store.Membership(ctx, id, p.TenantID); err != nil {
+			return nil, apperr.Errorf(apperr.NotFound, "user %s not found", id)
+		}
 	}
 	u, err := r.Store.User(ctx, id)
 	return orNil(u, err)
@@ -319,11 +633,76 @@ func (r *roleResolver) Permissions(ctx context.Context, obj *model.Role) ([]*mod
 	return ptrs(perms), err
 }
 
+// User is the resolver for the user field.
+func (r *sessionResolver) User(ctx context.Context, obj *model.Session) (*model.User, error) {
+	u, err := loadersFrom(ctx).user.Load(ctx, obj.UserID)
+	return &u, err
+}
+
+// Tenant is the resolver for the tenant field.
+func (r *sessionResolver) Tenant(ctx context.Context, obj *model.Session) (*model.Tenant, error) {
+	t, err := loadersFrom(ctx).tenant.Load(ctx, obj.TenantID)
+	return &t, err
+}
+
+// Current is the resolver for the current field.
+func (r *sessionResolver) Current(ctx context.Context, obj *model.Session) (bool, error) {
+	return obj.ID == auth.PrincipalFrom(ctx).SessionID, nil
+}
+
+// Active is the resolver for the active field.
+func (r *sessionResolver) Active(ctx context.Context, obj *model.Session) (bool, error) {
+	return !obj.Ended() && obj.ExpiresAt.After(r.Clock.Now()), nil
+}
+
+// EndReason is the resolver for the endReason field.
+func (r *sessionResolver) EndReason(ctx context.Context, obj *model.Session) (*gqlmodel.SessionEndReason, error) {
+	if obj.EndReason == "" {
+		return nil, nil
+	}
+	reason := gqlmodel.SessionEndReason(obj.EndReason)
+	return &reason, nil
+}
+
 // Memberships is the resolver for the memberships field.
 func (r *userResolver) Memberships(ctx context.Context, obj *model.User) ([]*model.Membership, error) {
 	ms, err := loadersFrom(ctx).memberships.Load(ctx, obj.ID)
-	return ptrs(ms), err
+	if err != nil {
+		return nil, err
+	}
+	// A tenant's members never see another tenant.
+	if p := auth.PrincipalFrom(ctx); p.Kind != auth.Admin {
+		ms = slices.DeleteFunc(slices.Clone(ms), func(m model.Membership) bool { return m.TenantID != p.TenantID })
+	}
+	return ptrs(ms), nil
 }
+
+// Sessions is the resolver for the sessions field.
+func (r *userResolver) Sessions(ctx context.Context, obj *model.User, includeEnded *bool) ([]*model.Session, error) {
+	scope, err := r.userSessionScope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{obj.ID}, TenantID: scope, ActiveOnly: !deref(includeEnded)})
+	return ptrs(list), err
+}
+
+// ActiveSessionCount is the resolver for the activeSessionCount field.
+func (r *userResolver) ActiveSessionCount(ctx context.Context, obj *model.User) (int, error) {
+	if _, err := r.userSessionScope(ctx); err != nil {
+		return 0, err
+	}
+	return loadersFrom(ctx).activeCount.Load(ctx, obj.ID)
+}
+
+// Actor returns ActorResolver implementation.
+func (r *Resolver) Actor() ActorResolver { return &actorResolver{r} }
+
+// AuditEntry returns AuditEntryResolver implementation.
+func (r *Resolver) AuditEntry() AuditEntryResolver { return &auditEntryResolver{r} }
+
+// Me returns MeResolver implementation.
+func (r *Resolver) Me() MeResolver { return &meResolver{r} }
 
 // Membership returns MembershipResolver implementation.
 func (r *Resolver) Membership() MembershipResolver { return &membershipResolver{r} }
@@ -340,14 +719,21 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // Role returns RoleResolver implementation.
 func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
 
+// Session returns SessionResolver implementation.
+func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
+	actorResolver      struct{ *Resolver }
+	auditEntryResolver struct{ *Resolver }
+	meResolver         struct{ *Resolver }
 	membershipResolver struct{ *Resolver }
 	mutationResolver   struct{ *Resolver }
 	permissionResolver struct{ *Resolver }
 	queryResolver      struct{ *Resolver }
 	roleResolver       struct{ *Resolver }
+	sessionResolver    struct{ *Resolver }
 	userResolver       struct{ *Resolver }
 )

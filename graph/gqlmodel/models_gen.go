@@ -3,6 +3,10 @@
 package gqlmodel
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/model"
@@ -12,6 +16,16 @@ import (
 type AdminKeyGrant struct {
 	Key       string    `json:"key"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+type AuditEntryConnection struct {
+	Edges    []*AuditEntryEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEntryEdge struct {
+	Cursor string            `json:"cursor"`
+	Node   *model.AuditEntry `json:"node"`
 }
 
 type CreatePermissionInput struct {
@@ -26,6 +40,13 @@ type CreateRoleInput struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
 	IsDefault   *bool   `json:"isDefault,omitempty"`
+}
+
+type CreateSessionInput struct {
+	UserID    string  `json:"userId"`
+	TenantID  string  `json:"tenantId"`
+	IPAddress *string `json:"ipAddress,omitempty"`
+	UserAgent *string `json:"userAgent,omitempty"`
 }
 
 type CreateTenantInput struct {
@@ -43,6 +64,77 @@ type CreateUserInput struct {
 	RoleKeys []string `json:"roleKeys,omitempty"`
 }
 
+type Duration struct {
+	Value int          `json:"value"`
+	Unit  DurationUnit `json:"unit"`
+	// The duration in seconds.
+	Seconds int `json:"seconds"`
+}
+
+type DurationInput struct {
+	Value int          `json:"value"`
+	Unit  DurationUnit `json:"unit"`
+}
+
+type ForceReloginInput struct {
+	Enabled bool `json:"enabled"`
+	// Required when enabled.
+	Duration *DurationInput `json:"duration,omitempty"`
+}
+
+// Force re-login: an absolute lifetime from creation. When not enabled, sessions live indefinitely.
+type ForceReloginSetting struct {
+	Enabled bool `json:"enabled"`
+	// Null when not enabled.
+	Duration *Duration    `json:"duration,omitempty"`
+	Source   PolicySource `json:"source"`
+}
+
+type IdleTimeoutInput struct {
+	Enabled bool `json:"enabled"`
+	// Required when enabled.
+	Duration *DurationInput `json:"duration,omitempty"`
+}
+
+// Idle session timeout. When not enabled, the default of 24 hours applies.
+type IdleTimeoutSetting struct {
+	Enabled bool `json:"enabled"`
+	// The timeout in force: the configured one, or 24 hours when not enabled.
+	Duration *Duration    `json:"duration"`
+	Source   PolicySource `json:"source"`
+}
+
+type LoginInput struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	// Required when the user belongs to several tenants.
+	TenantID *string `json:"tenantId,omitempty"`
+}
+
+type MaxConcurrentSessionsInput struct {
+	Enabled bool `json:"enabled"`
+	// Required when enabled: 1 to 1000 (1 to 10 recommended).
+	MaxSessions *int `json:"maxSessions,omitempty"`
+}
+
+// Maximum concurrent sessions per user in a tenant. When not enabled, unlimited.
+type MaxConcurrentSessionsSetting struct {
+	Enabled bool `json:"enabled"`
+	// Null when not enabled.
+	MaxSessions *int         `json:"maxSessions,omitempty"`
+	Source      PolicySource `json:"source"`
+}
+
+// Who is calling: the answer a back end asks for to validate a token.
+type Me struct {
+	User    *model.User    `json:"user"`
+	Tenant  *model.Tenant  `json:"tenant"`
+	Session *model.Session `json:"session"`
+	Roles   []*model.Role  `json:"roles"`
+	// Permission keys granted in this tenant, sorted.
+	Permissions []string `json:"permissions"`
+}
+
 type Mutation struct {
 }
 
@@ -51,7 +143,52 @@ type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
+// A value accepted although it is outside the recommended range.
+type PolicyWarning struct {
+	// The input field, e.g. `idleTimeout.duration`.
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
 type Query struct {
+}
+
+// A new session and its bearer token. The token is shown only here.
+type SessionGrant struct {
+	Token   string         `json:"token"`
+	Session *model.Session `json:"session"`
+}
+
+// The effective session policy of a tenant (or of the environment when tenantId is null).
+type SessionPolicy struct {
+	TenantID              *string                       `json:"tenantId,omitempty"`
+	IdleTimeout           *IdleTimeoutSetting           `json:"idleTimeout"`
+	ForceRelogin          *ForceReloginSetting          `json:"forceRelogin"`
+	MaxConcurrentSessions *MaxConcurrentSessionsSetting `json:"maxConcurrentSessions"`
+}
+
+// Settings left out (null) are unchanged.
+type SessionPolicyInput struct {
+	IdleTimeout           *IdleTimeoutInput           `json:"idleTimeout,omitempty"`
+	ForceRelogin          *ForceReloginInput          `json:"forceRelogin,omitempty"`
+	MaxConcurrentSessions *MaxConcurrentSessionsInput `json:"maxConcurrentSessions,omitempty"`
+}
+
+type SessionPolicyPayload struct {
+	Policy   *SessionPolicy   `json:"policy"`
+	Warnings []*PolicyWarning `json:"warnings"`
+	// Active sessions the new policy ended at once.
+	TerminatedSessions int `json:"terminatedSessions"`
+}
+
+// How many active sessions a policy would end, per rule, if applied now.
+type SessionPolicyPreview struct {
+	Policy                *SessionPolicy   `json:"policy"`
+	Warnings              []*PolicyWarning `json:"warnings"`
+	IdleTimeout           int              `json:"idleTimeout"`
+	ForceRelogin          int              `json:"forceRelogin"`
+	MaxConcurrentSessions int              `json:"maxConcurrentSessions"`
+	Total                 int              `json:"total"`
 }
 
 // Switches left out (null) are unchanged.
@@ -98,4 +235,196 @@ type UserConnection struct {
 type UserEdge struct {
 	Cursor string      `json:"cursor"`
 	Node   *model.User `json:"node"`
+}
+
+// The unit of a policy duration, as the portal's +/- controls offer.
+type DurationUnit string
+
+const (
+	DurationUnitMinutes DurationUnit = "MINUTES"
+	DurationUnitHours   DurationUnit = "HOURS"
+	DurationUnitDays    DurationUnit = "DAYS"
+)
+
+var AllDurationUnit = []DurationUnit{
+	DurationUnitMinutes,
+	DurationUnitHours,
+	DurationUnitDays,
+}
+
+func (e DurationUnit) IsValid() bool {
+	switch e {
+	case DurationUnitMinutes, DurationUnitHours, DurationUnitDays:
+		return true
+	}
+	return false
+}
+
+func (e DurationUnit) String() string {
+	return string(e)
+}
+
+func (e *DurationUnit) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DurationUnit(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DurationUnit", str)
+	}
+	return nil
+}
+
+func (e DurationUnit) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DurationUnit) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DurationUnit) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where an effective setting comes from.
+type PolicySource string
+
+const (
+	// sessiond's built-in default.
+	PolicySourceDefault PolicySource = "DEFAULT"
+	// The environment's setting.
+	PolicySourceEnvironment PolicySource = "ENVIRONMENT"
+	// The tenant's override.
+	PolicySourceTenant PolicySource = "TENANT"
+)
+
+var AllPolicySource = []PolicySource{
+	PolicySourceDefault,
+	PolicySourceEnvironment,
+	PolicySourceTenant,
+}
+
+func (e PolicySource) IsValid() bool {
+	switch e {
+	case PolicySourceDefault, PolicySourceEnvironment, PolicySourceTenant:
+		return true
+	}
+	return false
+}
+
+func (e PolicySource) String() string {
+	return string(e)
+}
+
+func (e *PolicySource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PolicySource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PolicySource", str)
+	}
+	return nil
+}
+
+func (e PolicySource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PolicySource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PolicySource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Why a session ended.
+type SessionEndReason string
+
+const (
+	// The user logged out.
+	SessionEndReasonLogout SessionEndReason = "LOGOUT"
+	// The user ended it from Privacy & Security.
+	SessionEndReasonRevokedByUser SessionEndReason = "REVOKED_BY_USER"
+	// An administrator ended it.
+	SessionEndReasonRevokedByAdmin SessionEndReason = "REVOKED_BY_ADMIN"
+	// No activity within the idle session timeout.
+	SessionEndReasonIdleTimeout SessionEndReason = "IDLE_TIMEOUT"
+	// The forced re-login lifetime ran out.
+	SessionEndReasonForceRelogin SessionEndReason = "FORCE_RELOGIN"
+	// A newer session of the same user took its place over the concurrency limit.
+	SessionEndReasonConcurrentSessionLimit SessionEndReason = "CONCURRENT_SESSION_LIMIT"
+	// The user was deleted or removed from the tenant.
+	SessionEndReasonUserRemoved SessionEndReason = "USER_REMOVED"
+)
+
+var AllSessionEndReason = []SessionEndReason{
+	SessionEndReasonLogout,
+	SessionEndReasonRevokedByUser,
+	SessionEndReasonRevokedByAdmin,
+	SessionEndReasonIdleTimeout,
+	SessionEndReasonForceRelogin,
+	SessionEndReasonConcurrentSessionLimit,
+	SessionEndReasonUserRemoved,
+}
+
+func (e SessionEndReason) IsValid() bool {
+	switch e {
+	case SessionEndReasonLogout, SessionEndReasonRevokedByUser, SessionEndReasonRevokedByAdmin, SessionEndReasonIdleTimeout, SessionEndReasonForceRelogin, SessionEndReasonConcurrentSessionLimit, SessionEndReasonUserRemoved:
+		return true
+	}
+	return false
+}
+
+func (e SessionEndReason) String() string {
+	return string(e)
+}
+
+func (e *SessionEndReason) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SessionEndReason(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SessionEndReason", str)
+	}
+	return nil
+}
+
+func (e SessionEndReason) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SessionEndReason) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SessionEndReason) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

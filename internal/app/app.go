@@ -1,18 +1,25 @@
 // Package app wires sessiond together: it opens the database, builds the
-// domain services and the HTTP handler. server.go and the tests both build
-// the service through Open, so tests exercise the production wiring.
+// domain services, the background workers and the HTTP handler. server.go
+// and the tests both build the service through Open, so tests exercise the
+// production wiring.
 package app
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
+	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/expiry"
+	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/internal/session"
 )
 
 // Config configures one sessiond instance.
@@ -23,19 +30,32 @@ type Config struct {
 	AdminKey string
 	// AllowedOrigins are browser origins allowed besides same-origin and localhost.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// TrustProxyHeaders takes client addresses from X-Forwarded-For.
+	TrustProxyHeaders bool
+	// ActivityFlush bounds how long activity waits in memory (default 1 s).
+	ActivityFlush time.Duration
+	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
+	LoginLimit ratelimit.Policy
+	Logger     *slog.Logger
 	// Clock is the time source; nil means the wall clock.
 	Clock clock.Clock
 }
 
-// App is a running sessiond instance without its listener.
+// App is one sessiond instance without its listener.
 type App struct {
 	Handler   http.Handler
 	Store     *db.DB
 	AdminKeys *auth.AdminKeys
+	Sessions  *session.Service
+	Bus       *events.Memory
+	Scheduler *expiry.Scheduler
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-// Open opens the database, applies migrations and builds the services.
+// Open opens the database, applies migrations, builds the services and
+// starts the background workers (expiry scheduler, activity flusher).
 func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -52,11 +72,30 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	h := graph.NewHandler(graph.Deps{Store: store, Directory: directory.New(store), AdminKeys: keys}, graph.Options{
-		Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins,
-	})
-	return &App{Handler: h, Store: store, AdminKeys: keys}, nil
+	bus := events.NewMemory()
+	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit})
+	sched := expiry.New(sessions, cfg.Clock, cfg.Logger)
+	sessions.OnDeadline(sched.Wake)
+
+	h := graph.NewHandler(graph.Deps{
+		Store: store, Directory: directory.New(store, sessions), Sessions: sessions,
+		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Clock: cfg.Clock,
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
+	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins})
+
+	a := &App{Handler: h, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); sched.Run(runCtx) }()
+	go func() { defer a.wg.Done(); sessions.RunFlusher(runCtx) }()
+	return a, nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.Store.Close() }
+// Close stops the workers (flushing pending activity) and the database.
+func (a *App) Close() error {
+	a.stop()
+	a.wg.Wait()
+	a.Bus.Close()
+	return a.Store.Close()
+}

@@ -30,8 +30,8 @@ type Principal struct {
 	SessionID string
 	UserID    string
 	TenantID  string
-	// Permissions are the permission keys the user holds in TenantID.
-	Permissions []string
+	// Session is the caller's session as validated for this request.
+	Session model.Session
 	// Failure explains why a presented credential was refused; it is
 	// returned to operations that need a caller.
 	Failure error

@@ -19,11 +19,11 @@ import (
 type Store interface {
 	CreateTenant(ctx context.Context, actor model.Actor, name string) (model.Tenant, error)
 	UpdateTenant(ctx context.Context, actor model.Actor, id string, name *string) (model.Tenant, error)
-	DeleteTenant(ctx context.Context, actor model.Actor, id string) error
+	DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]model.Session, error)
 	CreateUser(ctx context.Context, actor model.Actor, nu model.NewUser) (model.User, error)
 	UpdateUser(ctx context.Context, actor model.Actor, id string, u model.UserUpdate) (model.User, error)
-	DeleteUser(ctx context.Context, actor model.Actor, id string) error
-	RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) error
+	DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error)
+	RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) ([]model.Session, error)
 	SetUserRoles(ctx context.Context, actor model.Actor, userID, tenantID string, roleKeys []string) (model.Membership, error)
 	CreateRole(ctx context.Context, actor model.Actor, r model.Role) (model.Role, error)
 	UpdateRole(ctx context.Context, actor model.Actor, key string, u model.RoleUpdate) (model.Role, error)
@@ -36,13 +36,20 @@ type Store interface {
 	UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.PortalUpdate) (model.AdminPortal, error)
 }
 
+// Notifier is told of sessions that a directory change ended (removed
+// users lose their sessions with USER_REMOVED), after the commit.
+type Notifier interface {
+	Ended(ctx context.Context, ended []model.Session)
+}
+
 // Service validates and applies changes to the directory.
 type Service struct {
-	store Store
+	store    Store
+	notifier Notifier
 }
 
 // New returns a directory service over the store.
-func New(store Store) *Service { return &Service{store: store} }
+func New(store Store, n Notifier) *Service { return &Service{store: store, notifier: n} }
 
 // Limits on input, so that no field grows without bound.
 const (
@@ -78,17 +85,23 @@ func (s *Service) UpdateTenant(ctx context.Context, actor model.Actor, id string
 
 // DeleteTenant deletes a tenant and its memberships.
 func (s *Service) DeleteTenant(ctx context.Context, actor model.Actor, id string) error {
-	return s.store.DeleteTenant(ctx, actor, id)
+	ended, err := s.store.DeleteTenant(ctx, actor, id)
+	s.notifier.Ended(ctx, ended)
+	return err
 }
 
 // DeleteUser deletes a user and all memberships.
 func (s *Service) DeleteUser(ctx context.Context, actor model.Actor, id string) error {
-	return s.store.DeleteUser(ctx, actor, id)
+	ended, err := s.store.DeleteUser(ctx, actor, id)
+	s.notifier.Ended(ctx, ended)
+	return err
 }
 
 // RemoveUserFromTenant ends a user's membership of a tenant.
 func (s *Service) RemoveUserFromTenant(ctx context.Context, actor model.Actor, userID, tenantID string) error {
-	return s.store.RemoveMembership(ctx, actor, userID, tenantID)
+	ended, err := s.store.RemoveMembership(ctx, actor, userID, tenantID)
+	s.notifier.Ended(ctx, ended)
+	return err
 }
 
 // CreateUserInput is what a new user is made of.

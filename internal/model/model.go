@@ -69,9 +69,9 @@ type ActorKind string
 
 // Actor kinds recorded in the audit trail.
 const (
-	ActorAdmin  ActorKind = "admin"
-	ActorUser   ActorKind = "user"
-	ActorSystem ActorKind = "system"
+	ActorAdmin  ActorKind = "ADMIN"
+	ActorUser   ActorKind = "USER"
+	ActorSystem ActorKind = "SYSTEM"
 )
 
 // Actor identifies who made a change, for the audit trail.
@@ -93,4 +93,59 @@ type AuditEntry struct {
 	Before    string
 	After     string
 	CreatedAt time.Time
+}
+
+// EndReason is why a session ended. The values are the GraphQL enum's.
+type EndReason string
+
+// Session end reasons.
+const (
+	EndLogout                 EndReason = "LOGOUT"
+	EndRevokedByUser          EndReason = "REVOKED_BY_USER"
+	EndRevokedByAdmin         EndReason = "REVOKED_BY_ADMIN"
+	EndIdleTimeout            EndReason = "IDLE_TIMEOUT"
+	EndForceRelogin           EndReason = "FORCE_RELOGIN"
+	EndConcurrentSessionLimit EndReason = "CONCURRENT_SESSION_LIMIT"
+	EndUserRemoved            EndReason = "USER_REMOVED"
+)
+
+// Session is one signed-in session of a user in a tenant.
+type Session struct {
+	ID        string
+	TokenHash string
+	UserID    string
+	TenantID  string
+	CreatedAt time.Time
+	// LastActiveAt is the last activity written to the store.
+	LastActiveAt      time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt *time.Time
+	// ExpiresAt is the earlier of the two deadlines.
+	ExpiresAt   time.Time
+	IdleTimeout time.Duration
+	IPAddress   string
+	UserAgent   string
+	Device      string
+	EndedAt     *time.Time
+	EndReason   EndReason
+	EndedBy     *Actor
+}
+
+// Ended reports whether the session has been ended.
+func (s *Session) Ended() bool { return s.EndedAt != nil }
+
+// WithActivity returns the session as it is once activity at t is counted:
+// the idle deadline moves to t plus the idle timeout, never past the
+// absolute deadline. Earlier activity changes nothing.
+func (s Session) WithActivity(t time.Time) Session {
+	if s.Ended() || !t.After(s.LastActiveAt) {
+		return s
+	}
+	s.LastActiveAt = t
+	s.IdleExpiresAt = t.Add(s.IdleTimeout)
+	s.ExpiresAt = s.IdleExpiresAt
+	if s.AbsoluteExpiresAt != nil && s.AbsoluteExpiresAt.Before(s.ExpiresAt) {
+		s.ExpiresAt = *s.AbsoluteExpiresAt
+	}
+	return s
 }

@@ -49,3 +49,18 @@ type PermissionUpdate struct {
 type PortalUpdate struct {
 	PrivacyAndSecurity, Users, Security *bool
 }
+
+// SessionEnd names a session to end and why.
+type SessionEnd struct {
+	ID     string
+	Reason EndReason
+}
+
+// SessionFilter selects sessions to list.
+type SessionFilter struct {
+	// UserIDs restricts the list to these users when not empty.
+	UserIDs []string
+	// TenantID restricts the list to one tenant when set.
+	TenantID   string
+	ActiveOnly bool
+}

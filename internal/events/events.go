@@ -1,0 +1,163 @@
+// Package events carries session events from where sessions change to the
+// subscribers waiting for them: the Bus interface and its in-process
+// implementation. Events are published only after the change is committed.
+package events
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// Kind is what happened to a session.
+type Kind string
+
+// Event kinds.
+const (
+	Created      Kind = "CREATED"
+	Terminated   Kind = "TERMINATED"
+	ExpiringSoon Kind = "EXPIRING_SOON"
+)
+
+// Event is one change to a session. It carries the whole session, so a
+// client can render it without a second query.
+type Event struct {
+	Kind    Kind
+	Session model.Session
+	At      time.Time
+}
+
+// Filter selects the events a subscriber receives; empty fields match all.
+type Filter struct {
+	SessionID string
+	UserID    string
+	TenantID  string
+}
+
+func (f Filter) matches(e *Event) bool {
+	return (f.SessionID == "" || f.SessionID == e.Session.ID) &&
+		(f.UserID == "" || f.UserID == e.Session.UserID) &&
+		(f.TenantID == "" || f.TenantID == e.Session.TenantID)
+}
+
+// Bus delivers published events to the subscribers whose filter matches.
+type Bus interface {
+	// Publish delivers events; it never blocks on a slow subscriber.
+	Publish(ctx context.Context, events ...Event) error
+	// Subscribe registers a subscriber with a buffer of the given size.
+	Subscribe(ctx context.Context, f Filter, buffer int) (*Subscription, error)
+}
+
+// ErrSlowSubscriber ends a subscription whose buffer filled up.
+var ErrSlowSubscriber = errors.New("subscriber too slow: event buffer full")
+
+// ErrClosed ends the subscriptions of a closed bus.
+var ErrClosed = errors.New("event bus closed")
+
+// Subscription is one subscriber's stream of events. C is closed when the
+// subscription ends; Err then says why (nil after Close or context end).
+type Subscription struct {
+	C      <-chan Event
+	ch     chan Event
+	filter Filter
+	once   sync.Once
+	mu     sync.Mutex
+	err    error
+	cancel func()
+}
+
+// Err returns why the subscription ended, once C is closed.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the subscription and frees it.
+func (s *Subscription) Close() { s.cancel() }
+
+// Memory is the in-process Bus.
+type Memory struct {
+	mu     sync.RWMutex
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+var _ Bus = (*Memory)(nil)
+
+// NewMemory returns an empty in-process bus.
+func NewMemory() *Memory { return &Memory{subs: map[*Subscription]struct{}{}} }
+
+// Publish delivers the events to every matching subscriber. A subscriber
+// whose buffer is full is ended with ErrSlowSubscriber instead of blocking.
+func (m *Memory) Publish(_ context.Context, evs ...Event) error {
+	m.mu.RLock()
+	var slow []*Subscription
+subscribers:
+	for s := range m.subs {
+		for i := range evs {
+			if !s.filter.matches(&evs[i]) {
+				continue
+			}
+			select {
+			case s.ch <- evs[i]:
+			default:
+				slow = append(slow, s)
+				continue subscribers
+			}
+		}
+	}
+	m.mu.RUnlock()
+	for _, s := range slow {
+		m.end(s, ErrSlowSubscriber)
+	}
+	return nil
+}
+
+// Subscribe registers a subscriber until ctx ends or Close is called.
+func (m *Memory) Subscribe(ctx context.Context, f Filter, buffer int) (*Subscription, error) {
+	if buffer < 1 {
+		buffer = 1
+	}
+	ch := make(chan Event, buffer)
+	s := &Subscription{C: ch, ch: ch, filter: f}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m.subs[s] = struct{}{}
+	m.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { m.end(s, nil) })
+	s.cancel = func() { stop(); m.end(s, nil) }
+	return s, nil
+}
+
+func (m *Memory) end(s *Subscription, err error) {
+	s.once.Do(func() {
+		m.mu.Lock()
+		delete(m.subs, s)
+		m.mu.Unlock()
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		close(s.ch)
+	})
+}
+
+// Close ends every subscription with ErrClosed.
+func (m *Memory) Close() {
+	m.mu.Lock()
+	m.closed = true
+	subs := make([]*Subscription, 0, len(m.subs))
+	for s := range m.subs {
+		subs = append(subs, s)
+	}
+	m.mu.Unlock()
+	for _, s := range subs {
+		m.end(s, ErrClosed)
+	}
+}

@@ -1,0 +1,478 @@
+// Package session runs the session lifecycle: login and creation under the
+// concurrency rule, token validation, activity, the one function through
+// which every session ends (and its event is published), expiry of due
+// sessions, and changes to the session policy.
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/medama-io/go-useragent"
+
+	"github.com/sessiond/sessiond/db"
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/policy"
+	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/internal/secret"
+)
+
+// Store is the persistence the session lifecycle needs.
+type Store interface {
+	UserByEmail(ctx context.Context, email string) (model.User, error)
+	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
+	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan db.SessionPlanner) (model.Session, []model.Session, error)
+	SessionByTokenHash(ctx context.Context, hash string) (model.Session, error)
+	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error)
+	DueSessions(ctx context.Context, now time.Time, limit int) ([]model.Session, error)
+	NextDeadline(ctx context.Context) (time.Time, bool, error)
+	TouchSessions(ctx context.Context, touches map[string]time.Time) error
+	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
+	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
+	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, db.Levels, error)
+}
+
+// Config tunes the service. Zero values take defaults.
+type Config struct {
+	// ActivityFlush is how long recorded activity may wait in memory before
+	// it is written (default 1 s). It bounds how stale another instance's
+	// view of activity can be; this instance always flushes before expiring.
+	ActivityFlush time.Duration
+	// CacheTTL is how long a validated token's session is reused without a
+	// database read (default 2 s). Ends on this instance evict at once.
+	CacheTTL time.Duration
+	// LoginLimit punishes repeated login failures.
+	LoginLimit ratelimit.Policy
+}
+
+// Service is the session lifecycle.
+type Service struct {
+	store  Store
+	bus    events.Bus
+	clock  clock.Clock
+	log    *slog.Logger
+	cfg    Config
+	ua     *useragent.Parser
+	cache  *expirable.LRU[string, model.Session]
+	emails *ratelimit.Limiter
+	ips    *ratelimit.Limiter
+	// dummyHash is checked for unknown emails, so they cost what a wrong
+	// password costs.
+	dummyHash string
+
+	mu      sync.Mutex
+	pending map[string]time.Time // session id → latest unflushed activity
+	wake    func(time.Time)      // tells the scheduler of a new deadline
+	flushMu sync.Mutex           // serialises flushes
+}
+
+// New returns the session service.
+func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Config) *Service {
+	if cfg.ActivityFlush <= 0 {
+		cfg.ActivityFlush = time.Second
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 2 * time.Second
+	}
+	if cfg.LoginLimit == (ratelimit.Policy{}) {
+		cfg.LoginLimit = ratelimit.DefaultPolicy()
+	}
+	dummy, _ := secret.HashPassword(secret.NewToken("dummy"))
+	return &Service{
+		store: store, bus: bus, clock: clk, log: log, cfg: cfg,
+		ua:        useragent.NewParser(),
+		cache:     expirable.NewLRU[string, model.Session](100_000, nil, cfg.CacheTTL),
+		emails:    ratelimit.New(cfg.LoginLimit, 100_000),
+		ips:       ratelimit.New(cfg.LoginLimit, 100_000),
+		dummyHash: dummy,
+		pending:   map[string]time.Time{},
+		wake:      func(time.Time) {},
+	}
+}
+
+// OnDeadline registers the scheduler's wake-up: f is told of every new
+// deadline that may be earlier than the ones it knows.
+func (s *Service) OnDeadline(f func(time.Time)) { s.wake = f }
+
+// Grant is a new session and its token, shown once.
+type Grant struct {
+	Token   string
+	Session model.Session
+}
+
+// Client describes where a session is used from.
+type Client struct {
+	IPAddress string
+	UserAgent string
+}
+
+// LoginInput is what a person logs in with.
+type LoginInput struct {
+	Email, Password string
+	// TenantID is required when the user belongs to several tenants.
+	TenantID string
+	Client   Client
+}
+
+// Login verifies a password and opens a session. UNAUTHENTICATED for an
+// unknown email or wrong password alike; RATE_LIMITED after repeated
+// failures for the email or the IP address; BAD_USER_INPUT when the user
+// belongs to several tenants and none is named.
+func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
+	now := s.clock.Now()
+	emailKey := strings.ToLower(strings.TrimSpace(in.Email))
+	ipKey := in.Client.IPAddress
+	for _, k := range []struct {
+		l   *ratelimit.Limiter
+		key string
+	}{{s.emails, emailKey}, {s.ips, ipKey}} {
+		if k.key == "" {
+			continue
+		}
+		if ok, wait := k.l.Allow(k.key, now); !ok {
+			e := apperr.Errorf(apperr.RateLimited, "too many failed logins; try again in %d seconds", int(wait.Seconds()+0.999))
+			e.RetryAfter = wait
+			return Grant{}, e
+		}
+	}
+	fail := func() (Grant, error) {
+		s.emails.Fail(emailKey, now)
+		if ipKey != "" {
+			s.ips.Fail(ipKey, now)
+		}
+		return Grant{}, apperr.Errorf(apperr.Unauthenticated, "the email or password is not correct")
+	}
+	u, err := s.store.UserByEmail(ctx, emailKey)
+	if err != nil {
+		if apperr.CodeOf(err) != apperr.NotFound {
+			return Grant{}, err
+		}
+		secret.CheckPassword(in.Password, s.dummyHash)
+		return fail()
+	}
+	hash := u.PasswordHash
+	if hash == "" {
+		hash = s.dummyHash
+	}
+	if !secret.CheckPassword(in.Password, hash) || u.PasswordHash == "" {
+		return fail()
+	}
+	tenantID := in.TenantID
+	if tenantID == "" {
+		ms, err := s.store.MembershipsByUserIDs(ctx, []string{u.ID})
+		if err != nil {
+			return Grant{}, err
+		}
+		switch len(ms[u.ID]) {
+		case 0:
+			return fail()
+		case 1:
+			tenantID = ms[u.ID][0].TenantID
+		default:
+			return Grant{}, apperr.Invalid("tenantId", "this user belongs to %d tenants; name one with tenantId", len(ms[u.ID]))
+		}
+	}
+	g, err := s.Create(ctx, model.Actor{Kind: model.ActorUser, ID: u.ID}, u.ID, tenantID, in.Client)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		// Not a member of that tenant: the same answer as a wrong password.
+		return fail()
+	}
+	if err == nil {
+		s.emails.Reset(emailKey)
+	}
+	return g, err
+}
+
+// Create opens a session for a member of a tenant. Over the tenant's
+// concurrency limit, the user's oldest sessions there end with
+// CONCURRENT_SESSION_LIMIT. NOT_FOUND when the user is not a member.
+func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantID string, c Client) (Grant, error) {
+	token := secret.NewToken(secret.SessionTokenPrefix)
+	ses := model.Session{
+		TokenHash: secret.HashToken(token),
+		IPAddress: truncate(c.IPAddress, 64), UserAgent: truncate(c.UserAgent, 512),
+		Device: s.device(c.UserAgent),
+	}
+	created, ended, err := s.store.CreateSession(ctx, actor, userID, tenantID, func(env, tenant policy.Overrides, active []policy.Active, now time.Time) (model.Session, []policy.Termination) {
+		eff := policy.Resolve(env, tenant)
+		out := ses
+		out.CreatedAt, out.LastActiveAt = now, now
+		out.IdleExpiresAt, out.AbsoluteExpiresAt, out.ExpiresAt = eff.Deadlines(now, now)
+		out.IdleTimeout = eff.Idle()
+		// The new session counts too: at the limit, make room for one.
+		ends := policy.Terminations(eff, active, now)
+		if limit := eff.Limit(); limit > 0 {
+			live := liveAfter(active, ends)
+			for _, a := range policy.Oldest(live, len(live)-limit+1) {
+				ends = append(ends, policy.Termination{ID: a.ID, Reason: model.EndConcurrentSessionLimit})
+			}
+		}
+		return out, ends
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	s.ended(ctx, ended)
+	s.publish(ctx, events.Event{Kind: events.Created, Session: created, At: created.CreatedAt})
+	s.wake(created.ExpiresAt)
+	return Grant{Token: token, Session: created}, nil
+}
+
+// liveAfter returns the active sessions that the terminations leave.
+func liveAfter(active []policy.Active, ends []policy.Termination) []policy.Active {
+	gone := make(map[string]bool, len(ends))
+	for _, e := range ends {
+		gone[e.ID] = true
+	}
+	out := make([]policy.Active, 0, len(active))
+	for _, a := range active {
+		if !gone[a.ID] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s *Service) device(ua string) string {
+	if strings.TrimSpace(ua) == "" {
+		return "Unknown device"
+	}
+	a := s.ua.Parse(ua)
+	browser, os := string(a.Browser()), string(a.OS())
+	if os == "MacOS" {
+		os = "macOS"
+	}
+	switch {
+	case browser != "" && os != "":
+		return browser + " on " + os
+	case browser != "":
+		return browser
+	case os != "":
+		return "Unknown browser on " + os
+	}
+	return "Unknown device"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// Authenticate validates a session token and returns its live session.
+// UNAUTHENTICATED for an unknown token, and for an ended or expired session
+// with extensions.reason set to why it ended. An expired session that the
+// scheduler has not reached yet is ended here, with its reason.
+func (s *Service) Authenticate(ctx context.Context, token string) (model.Session, error) {
+	hash := secret.HashToken(token)
+	ses, ok := s.cache.Get(hash)
+	if !ok {
+		var err error
+		ses, err = s.store.SessionByTokenHash(ctx, hash)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
+		}
+		if err != nil {
+			return model.Session{}, err
+		}
+		if !secret.EqualHash(ses.TokenHash, hash) {
+			return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
+		}
+		if !ses.Ended() {
+			s.cache.Add(hash, ses)
+		}
+	}
+	if ses.Ended() {
+		return ses, endedError(ses.EndReason)
+	}
+	ses = s.withPending(ses)
+	if now := s.clock.Now(); !ses.ExpiresAt.After(now) {
+		reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
+		ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
+		if err != nil {
+			return model.Session{}, err
+		}
+		if len(ended) == 1 {
+			reason = ended[0].EndReason
+		}
+		return ses, endedError(reason)
+	}
+	return ses, nil
+}
+
+func endedError(reason model.EndReason) error {
+	e := apperr.Errorf(apperr.Unauthenticated, "the session has ended (%s); sign in again", strings.ToLower(strings.ReplaceAll(string(reason), "_", " ")))
+	e.Reason = string(reason)
+	return e
+}
+
+func (s *Service) withPending(ses model.Session) model.Session {
+	s.mu.Lock()
+	t, ok := s.pending[ses.ID]
+	s.mu.Unlock()
+	if ok {
+		return ses.WithActivity(t)
+	}
+	return ses
+}
+
+// Touch records activity on a live session now. It is cheap: activity is
+// kept in memory and written in batches (see Config.ActivityFlush).
+func (s *Service) Touch(ses model.Session) model.Session {
+	now := s.clock.Now()
+	s.mu.Lock()
+	if t, ok := s.pending[ses.ID]; !ok || now.After(t) {
+		s.pending[ses.ID] = now
+	}
+	s.mu.Unlock()
+	return ses.WithActivity(now)
+}
+
+// Flush writes pending activity to the store.
+func (s *Service) Flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	batch := s.pending
+	s.pending = make(map[string]time.Time, len(batch))
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.store.TouchSessions(ctx, batch); err != nil {
+		// Put the batch back so no activity is lost; newer entries win.
+		s.mu.Lock()
+		for id, t := range batch {
+			if cur, ok := s.pending[id]; !ok || t.After(cur) {
+				s.pending[id] = t
+			}
+		}
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// RunFlusher writes pending activity every ActivityFlush until ctx ends,
+// then flushes once more.
+func (s *Service) RunFlusher(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ActivityFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
+				s.log.Error("flush activity at shutdown", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := s.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("flush activity", "err", err)
+			}
+		}
+	}
+}
+
+// End ends sessions for the given reasons: the one way a session ends on
+// request. It returns the sessions it ended (those still active).
+func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.SessionEnd) ([]model.Session, error) {
+	ended, err := s.store.EndSessions(ctx, ends, actor, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.ended(ctx, ended)
+	return ended, nil
+}
+
+// Ended publishes sessions that the store ended inside another change
+// (a deleted user, a removed membership, a deleted tenant).
+func (s *Service) Ended(ctx context.Context, ended []model.Session) { s.ended(ctx, ended) }
+
+// ended runs after every committed end: it evicts the sessions from the
+// token cache and publishes one TERMINATED event each.
+func (s *Service) ended(ctx context.Context, ended []model.Session) {
+	if len(ended) == 0 {
+		return
+	}
+	evs := make([]events.Event, len(ended))
+	s.mu.Lock()
+	for i, ses := range ended {
+		delete(s.pending, ses.ID)
+		evs[i] = events.Event{Kind: events.Terminated, Session: ses, At: *ses.EndedAt}
+	}
+	s.mu.Unlock()
+	for _, ses := range ended {
+		s.cache.Remove(ses.TokenHash)
+	}
+	s.publish(ctx, evs...)
+}
+
+func (s *Service) publish(ctx context.Context, evs ...events.Event) {
+	if err := s.bus.Publish(ctx, evs...); err != nil {
+		s.log.ErrorContext(ctx, "publish session events", "err", err, "events", len(evs))
+	}
+}
+
+// dueBatch is how many due sessions one transaction ends.
+const dueBatch = 2000
+
+// EndDue ends every session whose deadline has passed, with IDLE_TIMEOUT or
+// FORCE_RELOGIN, after writing pending activity so that no session ends
+// while it had activity within its idle timeout. It returns how many ended.
+func (s *Service) EndDue(ctx context.Context) (int, error) {
+	if err := s.Flush(ctx); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		now := s.clock.Now()
+		due, err := s.store.DueSessions(ctx, now, dueBatch)
+		if err != nil {
+			return total, err
+		}
+		if len(due) == 0 {
+			return total, nil
+		}
+		ended, err := s.endDue(ctx, due, now)
+		if err != nil {
+			return total, err
+		}
+		total += len(ended)
+		if len(due) < dueBatch {
+			return total, nil
+		}
+	}
+}
+
+// endDue ends sessions that are due by dueBy, each with the reason of the
+// deadline that passed. The store re-checks the deadline, so a session
+// whose activity was written meanwhile stays.
+func (s *Service) endDue(ctx context.Context, due []model.Session, dueBy time.Time) ([]model.Session, error) {
+	byReason := make([]model.SessionEnd, len(due))
+	for i, d := range due {
+		byReason[i] = model.SessionEnd{ID: d.ID, Reason: policy.DueReason(d.IdleExpiresAt, d.AbsoluteExpiresAt)}
+	}
+	ended, err := s.store.EndSessions(ctx, byReason, model.Actor{Kind: model.ActorSystem}, &dueBy)
+	if err != nil {
+		return nil, err
+	}
+	s.ended(ctx, ended)
+	return ended, nil
+}
+
+// NextDeadline is the earliest deadline of any active session.
+func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
+	return s.store.NextDeadline(ctx)
+}
