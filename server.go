@@ -35,6 +35,8 @@ type config struct {
 	logLevel       slog.Level
 	rotateKey      bool
 	newKey         bool
+	demo           bool
+	trustProxy     bool
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -52,6 +54,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	level := fs.String("log-level", env("SESSIOND_LOG_LEVEL", "info"), "debug, info, warn or error (SESSIOND_LOG_LEVEL)")
 	fs.BoolVar(&c.rotateKey, "rotate-admin-key", false, "replace the stored admin key, print the new one and exit")
 	fs.BoolVar(&c.newKey, "new-admin-key", false, "print a freshly generated key for SESSIOND_ADMIN_KEY and exit")
+	fs.BoolVar(&c.demo, "demo", false, "on an empty database: create a demo tenant, admin and member, turn the portal on, print their credentials")
+	fs.BoolVar(&c.trustProxy, "trust-proxy-headers", env("SESSIOND_TRUST_PROXY_HEADERS", "") == "true", "take client IPs from X-Forwarded-For (only behind a proxy that sets it) (SESSIOND_TRUST_PROXY_HEADERS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -90,7 +94,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.Open(ctx, app.Config{Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins, Logger: log})
+	a, err := app.Open(ctx, app.Config{
+		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
+		TrustProxyHeaders: cfg.trustProxy, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -109,6 +116,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else if key != "" {
 		fmt.Fprintf(stdout, "\nGenerated the admin key. It is shown only this once; only its hash is stored:\n\n    %s\n\n"+
 			"Send it as `Authorization: Bearer <key>`. Rotate it with `go run . -rotate-admin-key`.\n\n", key)
+	}
+
+	if cfg.demo {
+		d, err := a.SeedDemo(ctx)
+		switch {
+		case errors.Is(err, app.ErrNotEmpty):
+			log.Warn("demo data not created", "reason", err.Error())
+		case err != nil:
+			return err
+		default:
+			fmt.Fprintf(stdout, "Demo data created (tenant %q, id %s). Log in from the playground:\n\n"+
+				"    admin  (holds Revoke User Sessions): %s / %s\n    member:                              %s / %s\n\n",
+				"Demo Co", d.TenantID, d.AdminEmail, d.AdminPassword, d.MemberEmail, d.MemberPass)
+		}
 	}
 
 	srv := &http.Server{

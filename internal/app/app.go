@@ -44,6 +44,7 @@ type Config struct {
 // App is one sessiond instance without its listener.
 type App struct {
 	Handler   http.Handler
+	Directory *directory.Service
 	Store     *db.DB
 	AdminKeys *auth.AdminKeys
 	Sessions  *session.Service
@@ -77,13 +78,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	sched := expiry.New(sessions, cfg.Clock, cfg.Logger)
 	sessions.OnDeadline(sched.Wake)
 
+	dir := directory.New(store, sessions)
 	h := graph.NewHandler(graph.Deps{
-		Store: store, Directory: directory.New(store, sessions), Sessions: sessions,
+		Store: store, Directory: dir, Sessions: sessions,
 		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Clock: cfg.Clock,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins})
 
-	a := &App{Handler: h, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
+	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
 	a.wg.Add(2)
