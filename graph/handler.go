@@ -158,7 +158,7 @@ func resolvePrincipal(ctx context.Context, deps Deps, token string) (auth.Princi
 	if ok {
 		return auth.Principal{Kind: auth.Admin}, nil
 	}
-	return auth.Principal{Failure: apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")}, nil
+	return auth.Principal{Failure: auth.Unauthenticated()}, nil
 }
 
 // authenticate resolves the bearer token of HTTP requests into a principal.
