@@ -124,7 +124,9 @@ func (d *DB) Ping(ctx context.Context) error {
 	return d.bun.NewSelect().ColumnExpr("1").Scan(ctx, &one)
 }
 
-func (d *DB) now() time.Time { return d.clock.Now().UTC() }
+// now is truncated to the microseconds bun stores, so the timestamps a
+// mutation returns equal the ones later reads return.
+func (d *DB) now() time.Time { return d.clock.Now().UTC().Truncate(time.Microsecond) }
 
 // Close closes the database.
 func (d *DB) Close() error { return d.bun.Close() }

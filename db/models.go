@@ -19,6 +19,7 @@ func (r *tenantRow) model() model.Tenant {
 	return model.Tenant{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt.UTC()}
 }
 
+// userRow's alias is "u": DB.Users filters on u.* columns.
 type userRow struct {
 	bun.BaseModel `bun:"table:users,alias:u"`
 	ID            string    `bun:"id,pk"`

@@ -158,7 +158,7 @@ func bearer(h string) string {
 // caller answer UNAUTHENTICATED (with the end reason for ended sessions)
 // while public ones still work.
 func resolvePrincipal(ctx context.Context, deps Deps, token string) (auth.Principal, error) {
-	invalid := auth.Principal{Failure: apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")}
+	invalid := auth.Principal{Failure: auth.Unauthenticated()}
 	switch {
 	case token == "":
 		return auth.Principal{}, nil

@@ -80,7 +80,14 @@ func (p Principal) unauthenticated() error {
 	if p.Failure != nil {
 		return p.Failure
 	}
-	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <admin key or session token>")
+	return Unauthenticated()
+}
+
+// Unauthenticated is the UNAUTHENTICATED error for a missing or refused
+// credential. Both get the same one, so an answer never tells a caller
+// whether a key it tried exists.
+func Unauthenticated() *apperr.Error {
+	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send a valid admin key or session token as Authorization: Bearer <credential>")
 }
 
 // Grants reports whether any granted key covers want. A granted key "*"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
@@ -282,13 +283,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 		var err error
 		ses, err = s.store.SessionByTokenHash(ctx, hash)
 		if apperr.CodeOf(err) == apperr.NotFound {
-			return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
+			return model.Session{}, auth.Unauthenticated()
 		}
 		if err != nil {
 			return model.Session{}, err
 		}
 		if !secret.EqualHash(ses.TokenHash, hash) {
-			return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
+			return model.Session{}, auth.Unauthenticated()
 		}
 		if !ses.Ended() {
 			s.cache.Add(hash, ses)
