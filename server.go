@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/internal/app"
+	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/secret"
 )
@@ -37,6 +38,9 @@ type config struct {
 	newKey         bool
 	demo           bool
 	trustProxy     bool
+	timeScale      float64
+	expiringSoon   time.Duration
+	activityFlush  time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -56,6 +60,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.newKey, "new-admin-key", false, "print a freshly generated key for SESSIOND_ADMIN_KEY and exit")
 	fs.BoolVar(&c.demo, "demo", false, "on an empty database: create a demo tenant, admin and member, turn the portal on, print their credentials")
 	fs.BoolVar(&c.trustProxy, "trust-proxy-headers", env("SESSIOND_TRUST_PROXY_HEADERS", "") == "true", "take client IPs from X-Forwarded-For (only behind a proxy that sets it) (SESSIOND_TRUST_PROXY_HEADERS)")
+	fs.Float64Var(&c.timeScale, "time-scale", 1, "TESTS ONLY: run the server's clock this many times faster than real time (e.g. 60: a minute passes in a second)")
+	fs.DurationVar(&c.expiringSoon, "expiring-soon", envDuration(getenv, "SESSIOND_EXPIRING_SOON", 2*time.Minute), "send EXPIRING_SOON this long before a session's deadline (SESSIOND_EXPIRING_SOON)")
+	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -68,7 +75,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
 	}
+	if c.timeScale <= 0 {
+		return c, fmt.Errorf("-time-scale must be greater than 0")
+	}
 	return c, nil
+}
+
+func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(key)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
 
 func main() {
@@ -94,10 +111,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.Open(ctx, app.Config{
+	acfg := app.Config{
 		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
 		TrustProxyHeaders: cfg.trustProxy, Logger: log,
-	})
+		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush,
+	}
+	if cfg.timeScale != 1 {
+		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)
+		acfg.Clock = clock.NewScaled(cfg.timeScale)
+	}
+	a, err := app.Open(ctx, acfg)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ type sessionRow struct {
 	EndReason         *string `bun:"end_reason"`
 	EndedByKind       *string `bun:"ended_by_kind"`
 	EndedByID         *string `bun:"ended_by_id"`
+	WarnedExpiresAt   *int64  `bun:"warned_expires_at"`
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -596,6 +597,52 @@ func (d *DB) NextDeadline(ctx context.Context) (t time.Time, ok bool, err error)
 		return time.Time{}, false, nil
 	}
 	return fromMS(v.Int64), true, nil
+}
+
+// unwarned selects active sessions not yet warned about their current deadline.
+const unwarned = "ended_at IS NULL AND (warned_expires_at IS NULL OR warned_expires_at <> expires_at)"
+
+// NextUnwarnedDeadline returns the earliest deadline of an active session
+// that no EXPIRING_SOON warning was sent for; ok is false when none.
+func (d *DB) NextUnwarnedDeadline(ctx context.Context) (t time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	if err := d.bun.NewSelect().Model((*sessionRow)(nil)).ColumnExpr("min(expires_at)").Where(unwarned).Scan(ctx, &v); err != nil {
+		return time.Time{}, false, err
+	}
+	if !v.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMS(v.Int64), true, nil
+}
+
+// MarkWarned claims up to limit active sessions whose deadline is at or
+// before horizon and that were not warned about it, marks them warned and
+// returns them. The claim is one conditional update, so each deadline is
+// warned about once.
+func (d *DB) MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]model.Session, error) {
+	var rows []sessionRow
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var ids []string
+		if err := tx.NewSelect().Model((*sessionRow)(nil)).Column("id").Where(unwarned).Where("expires_at <= ?", ms(horizon)).
+			Order("expires_at").Limit(int64(limit)).Scan(ctx, &ids); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err := tx.NewUpdate().Model(&rows).Set("warned_expires_at = expires_at").
+			Where("id IN (?)", bun.List(ids)).Where(unwarned).Where("expires_at <= ?", ms(horizon)).
+			Returning("*").Exec(ctx, &rows)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Session, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, nil
 }
 
 // TouchSessions records activity: for each session id, the latest activity

@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	Role() RoleResolver
 	Session() SessionResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -220,6 +221,13 @@ type ComplexityRoot struct {
 		UserAgent         func(childComplexity int) int
 	}
 
+	SessionEvent struct {
+		At      func(childComplexity int) int
+		Kind    func(childComplexity int) int
+		Reason  func(childComplexity int) int
+		Session func(childComplexity int) int
+	}
+
 	SessionGrant struct {
 		Session func(childComplexity int) int
 		Token   func(childComplexity int) int
@@ -245,6 +253,11 @@ type ComplexityRoot struct {
 		Policy                func(childComplexity int) int
 		Total                 func(childComplexity int) int
 		Warnings              func(childComplexity int) int
+	}
+
+	Subscription struct {
+		SessionEvents     func(childComplexity int, userID *string) int
+		SessionTerminated func(childComplexity int) int
 	}
 
 	Tenant struct {
@@ -361,6 +374,10 @@ type SessionResolver interface {
 	Active(ctx context.Context, obj *model.Session) (bool, error)
 
 	EndReason(ctx context.Context, obj *model.Session) (*gqlmodel.SessionEndReason, error)
+}
+type SubscriptionResolver interface {
+	SessionTerminated(ctx context.Context) (<-chan *model.Session, error)
+	SessionEvents(ctx context.Context, userID *string) (<-chan *gqlmodel.SessionEvent, error)
 }
 type UserResolver interface {
 	Memberships(ctx context.Context, obj *model.User) ([]*model.Membership, error)
@@ -1263,6 +1280,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Session.UserAgent(childComplexity), true
 
+	case "SessionEvent.at":
+		if e.ComplexityRoot.SessionEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SessionEvent.At(childComplexity), true
+	case "SessionEvent.kind":
+		if e.ComplexityRoot.SessionEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SessionEvent.Kind(childComplexity), true
+	case "SessionEvent.reason":
+		if e.ComplexityRoot.SessionEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SessionEvent.Reason(childComplexity), true
+	case "SessionEvent.session":
+		if e.ComplexityRoot.SessionEvent.Session == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SessionEvent.Session(childComplexity), true
+
 	case "SessionGrant.session":
 		if e.ComplexityRoot.SessionGrant.Session == nil {
 			break
@@ -1356,6 +1398,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SessionPolicyPreview.Warnings(childComplexity), true
+
+	case "Subscription.sessionEvents":
+		if e.ComplexityRoot.Subscription.SessionEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_sessionEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SessionEvents(childComplexity, args["userId"].(*string)), true
+	case "Subscription.sessionTerminated":
+		if e.ComplexityRoot.Subscription.SessionTerminated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.SessionTerminated(childComplexity), true
 
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
@@ -1537,6 +1597,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1576,6 +1653,7 @@ header ` + "`" + `X-Session-Activity: passive` + "`" + `.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "An RFC 3339 timestamp in UTC, e.g. ` + "`" + `2026-11-27T10:00:00Z` + "`" + `."
@@ -2081,6 +2159,50 @@ type Mutation {
   "Replaces the admin key. The old key stops working at once; the new one is returned once."
   rotateAdminKey: AdminKeyGrant!
 }
+
+"What happened to a session."
+enum SessionEventKind {
+  "A session was created."
+  CREATED
+  "A session ended; ` + "`" + `reason` + "`" + ` says why."
+  TERMINATED
+  "A session's deadline is near: ask the user to stay signed in (recordActivity) before ` + "`" + `session.expiresAt` + "`" + `."
+  EXPIRING_SOON
+}
+
+"One change to a session, with the whole session so a client can render it without a second query."
+type SessionEvent {
+  kind: SessionEventKind!
+  session: Session!
+  "Why the session ended, for TERMINATED."
+  reason: SessionEndReason
+  "When it happened."
+  at: Time!
+}
+
+"""
+Realtime session events, over websockets (graphql-transport-ws or the legacy
+graphql-ws protocol) or Server-Sent Events. Authenticate with the
+connection_init payload ` + "`" + `{"Authorization": "Bearer <token>"}` + "`" + ` or the
+Authorization header.
+"""
+type Subscription {
+  """
+  The caller's own session ending, for any reason: emits the ended session
+  once, then completes. If the session has ended already, emits at once.
+  Needs a session token.
+  """
+  sessionTerminated: Session!
+  """
+  A live stream of session events. Without ` + "`" + `userId` + "`" + `: the caller's own
+  sessions (needs Privacy & Security on). With ` + "`" + `userId` + "`" + `: that user's sessions
+  in the caller's tenant (needs Workspace › Users and
+  ` + "`" + `fe.secure.delete.sessions` + "`" + `). With the admin key: that user's sessions in
+  every tenant, or every session of the environment when ` + "`" + `userId` + "`" + ` is omitted.
+  Authorization is checked again for every event.
+  """
+  sessionEvents(userId: ID): SessionEvent!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2343,6 +2465,20 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 		return ec.fieldContext_Session_endReason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
+}
+
+func (ec *executionContext) childFields_SessionEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_SessionEvent_kind(ctx, field)
+	case "session":
+		return ec.fieldContext_SessionEvent_session(ctx, field)
+	case "reason":
+		return ec.fieldContext_SessionEvent_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_SessionEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SessionEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_SessionGrant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3160,6 +3296,20 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_sessionEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
 	return args, nil
 }
 
@@ -6903,6 +7053,107 @@ func (ec *executionContext) fieldContext_Session_endReason(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Session", field, true, true, "SessionEndReason")
 }
 
+func (ec *executionContext) _SessionEvent_kind(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SessionEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SessionEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gqlmodel.SessionEventKind) graphql.Marshaler {
+			return ec.marshalNSessionEventKind2githubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SessionEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SessionEvent", field, false, false, "SessionEventKind")
+}
+
+func (ec *executionContext) _SessionEvent_session(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SessionEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SessionEvent_session(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Session, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SessionEvent_session(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SessionEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SessionEvent_reason(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SessionEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SessionEvent_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SessionEndReason) graphql.Marshaler {
+			return ec.marshalOSessionEndReason2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionEndReason(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SessionEvent_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SessionEvent", field, false, false, "SessionEndReason")
+}
+
+func (ec *executionContext) _SessionEvent_at(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SessionEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SessionEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SessionEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SessionEvent", field, false, false, "Time")
+}
+
 func (ec *executionContext) _SessionGrant_token(ctx context.Context, field graphql.CollectedField, obj *gqlmodel.SessionGrant) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7318,6 +7569,82 @@ func (ec *executionContext) _SessionPolicyPreview_total(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_SessionPolicyPreview_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SessionPolicyPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Subscription_sessionTerminated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_sessionTerminated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().SessionTerminated(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_sessionTerminated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_sessionEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_sessionEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SessionEvents(ctx, fc.Args["userId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SessionEvent) graphql.Marshaler {
+			return ec.marshalNSessionEvent2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_sessionEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SessionEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_sessionEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *model.Tenant) (ret graphql.Marshaler) {
@@ -10936,6 +11263,54 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var sessionEventImplementors = []string{"SessionEvent"}
+
+func (ec *executionContext) _SessionEvent(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.SessionEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sessionEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SessionEvent")
+		case "kind":
+			out.Values[i] = ec._SessionEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "session":
+			out.Values[i] = ec._SessionEvent_session(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SessionEvent_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._SessionEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var sessionGrantImplementors = []string{"SessionGrant"}
 
 func (ec *executionContext) _SessionGrant(ctx context.Context, sel ast.SelectionSet, obj *gqlmodel.SessionGrant) graphql.Marshaler {
@@ -11121,6 +11496,28 @@ func (ec *executionContext) _SessionPolicyPreview(ctx context.Context, sel ast.S
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "sessionTerminated":
+		return ec._Subscription_sessionTerminated(ctx, fields[0])
+	case "sessionEvents":
+		return ec._Subscription_sessionEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var tenantImplementors = []string{"Tenant"}
@@ -12017,6 +12414,24 @@ func (ec *executionContext) marshalNSession2ᚖgithubᚗcomᚋsessiondᚋsession
 		return graphql.Null
 	}
 	return ec._Session(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSessionEvent2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionEvent(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.SessionEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SessionEvent!")
+		return graphql.Null
+	}
+	return ec._SessionEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSessionEventKind2githubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionEventKind(ctx context.Context, v any) (gqlmodel.SessionEventKind, error) {
+	var res gqlmodel.SessionEventKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSessionEventKind2githubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionEventKind(ctx context.Context, sel ast.SelectionSet, v gqlmodel.SessionEventKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNSessionGrant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionGrant(ctx context.Context, sel ast.SelectionSet, v *gqlmodel.SessionGrant) graphql.Marshaler {

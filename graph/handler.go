@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +27,7 @@ import (
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
 )
@@ -39,6 +39,7 @@ type Deps struct {
 	Sessions  *session.Service
 	Authz     *auth.Authorizer
 	AdminKeys *auth.AdminKeys
+	Bus       events.Bus
 	Clock     clock.Clock
 	// TrustProxyHeaders takes the client address from X-Forwarded-For /
 	// X-Real-IP; set it only behind a proxy that sets them.
@@ -96,8 +97,8 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaws.Implementation{CheckOrigin: originOK},
-		InitFunc:              wsInit(deps),
+		Implementation:        gorillaws.Implementation{CheckOrigin: originOK, OnAccept: onAccept},
+		InitFunc:              wsInit(deps, log),
 		InitTimeout:           cfg.InitTimeout,
 		KeepAlivePingInterval: cfg.KeepAlive, // legacy graphql-ws protocol
 		PingPongInterval:      cfg.KeepAlive, // graphql-transport-ws protocol
@@ -122,7 +123,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 		return next(countActivity(ctx, deps, oc))
 	})
 
-	api := withLoaders(deps.Store, authenticate(deps, badRequestFor422(srv)))
+	api := withLoaders(deps.Store, authenticate(deps, withWSHolder(badRequestFor422(srv))))
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = cors(originOK, api)
 
@@ -249,35 +250,6 @@ func clientIP(r *http.Request, trustProxy bool) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// wsInit authenticates a websocket from its connection_init payload, or
-// from the upgrade request's Authorization header.
-func wsInit(deps Deps) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := ""
-		for _, k := range []string{"Authorization", "authorization", "authToken"} {
-			if v, ok := payload[k].(string); ok && v != "" {
-				token = v
-				break
-			}
-		}
-		if t := bearer(token); t != "" {
-			token = t
-		}
-		if token == "" {
-			// The upgrade request's header, already resolved by authenticate.
-			return ctx, nil, nil
-		}
-		p, err := resolvePrincipal(ctx, deps, token)
-		if err == nil && p.Failure != nil {
-			err = p.Failure
-		}
-		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4401), nil, errors.New("unauthorized")
-		}
-		return auth.WithPrincipal(ctx, p), nil, nil
-	}
 }
 
 // badRequestFor422 answers 400 where gqlgen answers 422 (unparsable or

@@ -664,6 +664,16 @@ func (r *sessionResolver) EndReason(ctx context.Context, obj *model.Session) (*g
 	return &reason, nil
 }
 
+// SessionTerminated is the resolver for the sessionTerminated field.
+func (r *subscriptionResolver) SessionTerminated(ctx context.Context) (<-chan *model.Session, error) {
+	return r.sessionTerminated(ctx)
+}
+
+// SessionEvents is the resolver for the sessionEvents field.
+func (r *subscriptionResolver) SessionEvents(ctx context.Context, userID *string) (<-chan *gqlmodel.SessionEvent, error) {
+	return r.sessionEvents(ctx, userID)
+}
+
 // Memberships is the resolver for the memberships field.
 func (r *userResolver) Memberships(ctx context.Context, obj *model.User) ([]*model.Membership, error) {
 	ms, err := loadersFrom(ctx).memberships.Load(ctx, obj.ID)
@@ -722,18 +732,22 @@ func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	actorResolver      struct{ *Resolver }
-	auditEntryResolver struct{ *Resolver }
-	meResolver         struct{ *Resolver }
-	membershipResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	permissionResolver struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	roleResolver       struct{ *Resolver }
-	sessionResolver    struct{ *Resolver }
-	userResolver       struct{ *Resolver }
+	actorResolver        struct{ *Resolver }
+	auditEntryResolver   struct{ *Resolver }
+	meResolver           struct{ *Resolver }
+	membershipResolver   struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	permissionResolver   struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	roleResolver         struct{ *Resolver }
+	sessionResolver      struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	userResolver         struct{ *Resolver }
 )

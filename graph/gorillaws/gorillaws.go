@@ -78,6 +78,20 @@ type Implementation struct {
 	// WriteTimeout bounds each individual write; zero means
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
+
+	// OnAccept, when set, is called with every accepted connection and its
+	// upgrade request, so the application can later close the connection
+	// with a close code of its own choosing (gqlgen closes only with 1000
+	// once a connection is initialised).
+	OnAccept func(r *http.Request, c Closer)
+}
+
+// Closer closes an accepted connection.
+type Closer interface {
+	// WriteClose sends a close frame with the code and reason.
+	WriteClose(code int, reason string) error
+	// Close closes the underlying network connection.
+	Close() error
 }
 
 var _ transport.WebsocketImplementation = Implementation{}
@@ -124,7 +138,11 @@ func (i Implementation) Accept(
 	if writeTimeout <= 0 {
 		writeTimeout = DefaultWriteTimeout
 	}
-	return &conn{ws: ws, writeTimeout: writeTimeout}, nil
+	c := &conn{ws: ws, writeTimeout: writeTimeout}
+	if i.OnAccept != nil {
+		i.OnAccept(r, c)
+	}
+	return c, nil
 }
 
 // conn adapts *websocket.Conn to transport.WebsocketConn.

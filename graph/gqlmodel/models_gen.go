@@ -153,6 +153,16 @@ type PolicyWarning struct {
 type Query struct {
 }
 
+// One change to a session, with the whole session so a client can render it without a second query.
+type SessionEvent struct {
+	Kind    SessionEventKind `json:"kind"`
+	Session *model.Session   `json:"session"`
+	// Why the session ended, for TERMINATED.
+	Reason *SessionEndReason `json:"reason,omitempty"`
+	// When it happened.
+	At time.Time `json:"at"`
+}
+
 // A new session and its bearer token. The token is shown only here.
 type SessionGrant struct {
 	Token   string         `json:"token"`
@@ -189,6 +199,13 @@ type SessionPolicyPreview struct {
 	ForceRelogin          int              `json:"forceRelogin"`
 	MaxConcurrentSessions int              `json:"maxConcurrentSessions"`
 	Total                 int              `json:"total"`
+}
+
+// Realtime session events, over websockets (graphql-transport-ws or the legacy
+// graphql-ws protocol) or Server-Sent Events. Authenticate with the
+// connection_init payload `{"Authorization": "Bearer <token>"}` or the
+// Authorization header.
+type Subscription struct {
 }
 
 // Switches left out (null) are unchanged.
@@ -424,6 +441,67 @@ func (e *SessionEndReason) UnmarshalJSON(b []byte) error {
 }
 
 func (e SessionEndReason) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to a session.
+type SessionEventKind string
+
+const (
+	// A session was created.
+	SessionEventKindCreated SessionEventKind = "CREATED"
+	// A session ended; `reason` says why.
+	SessionEventKindTerminated SessionEventKind = "TERMINATED"
+	// A session's deadline is near: ask the user to stay signed in (recordActivity) before `session.expiresAt`.
+	SessionEventKindExpiringSoon SessionEventKind = "EXPIRING_SOON"
+)
+
+var AllSessionEventKind = []SessionEventKind{
+	SessionEventKindCreated,
+	SessionEventKindTerminated,
+	SessionEventKindExpiringSoon,
+}
+
+func (e SessionEventKind) IsValid() bool {
+	switch e {
+	case SessionEventKindCreated, SessionEventKindTerminated, SessionEventKindExpiringSoon:
+		return true
+	}
+	return false
+}
+
+func (e SessionEventKind) String() string {
+	return string(e)
+}
+
+func (e *SessionEventKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SessionEventKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SessionEventKind", str)
+	}
+	return nil
+}
+
+func (e SessionEventKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SessionEventKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SessionEventKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -34,6 +34,8 @@ type Config struct {
 	TrustProxyHeaders bool
 	// ActivityFlush bounds how long activity waits in memory (default 1 s).
 	ActivityFlush time.Duration
+	// ExpiringSoon is how long before a deadline EXPIRING_SOON is sent (default 2 min).
+	ExpiringSoon time.Duration
 	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
 	LoginLimit ratelimit.Policy
 	Logger     *slog.Logger
@@ -74,14 +76,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	bus := events.NewMemory()
-	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit})
+	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit, WarnBefore: cfg.ExpiringSoon})
 	sched := expiry.New(sessions, cfg.Clock, cfg.Logger)
 	sessions.OnDeadline(sched.Wake)
 
 	dir := directory.New(store, sessions)
 	h := graph.NewHandler(graph.Deps{
 		Store: store, Directory: dir, Sessions: sessions,
-		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Clock: cfg.Clock,
+		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins})
 

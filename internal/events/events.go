@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/model"
@@ -67,6 +68,8 @@ type Subscription struct {
 	mu     sync.Mutex
 	err    error
 	cancel func()
+	// dropped is set when the buffer overflowed; later events skip it.
+	dropped atomic.Bool
 }
 
 // Err returns why the subscription ended, once C is closed.
@@ -79,34 +82,57 @@ func (s *Subscription) Err() error {
 // Close ends the subscription and frees it.
 func (s *Subscription) Close() { s.cancel() }
 
-// Memory is the in-process Bus.
+// Memory is the in-process Bus. Subscribers are indexed by the most
+// specific field of their filter, so publishing costs the number of
+// interested subscribers, not the number of all subscribers.
 type Memory struct {
 	mu     sync.RWMutex
-	subs   map[*Subscription]struct{}
+	index  map[indexKey]map[*Subscription]struct{}
 	closed bool
+}
+
+type indexKey struct {
+	field byte // 's'ession, 'u'ser, 't'enant, or 0 for all
+	value string
+}
+
+func keyOf(f Filter) indexKey {
+	switch {
+	case f.SessionID != "":
+		return indexKey{'s', f.SessionID}
+	case f.UserID != "":
+		return indexKey{'u', f.UserID}
+	case f.TenantID != "":
+		return indexKey{'t', f.TenantID}
+	}
+	return indexKey{}
 }
 
 var _ Bus = (*Memory)(nil)
 
 // NewMemory returns an empty in-process bus.
-func NewMemory() *Memory { return &Memory{subs: map[*Subscription]struct{}{}} }
+func NewMemory() *Memory { return &Memory{index: map[indexKey]map[*Subscription]struct{}{}} }
 
-// Publish delivers the events to every matching subscriber. A subscriber
-// whose buffer is full is ended with ErrSlowSubscriber instead of blocking.
+// Publish delivers the events to every matching subscriber, in order. A
+// subscriber whose buffer is full is ended with ErrSlowSubscriber instead
+// of blocking the publisher.
 func (m *Memory) Publish(_ context.Context, evs ...Event) error {
-	m.mu.RLock()
 	var slow []*Subscription
-subscribers:
-	for s := range m.subs {
-		for i := range evs {
-			if !s.filter.matches(&evs[i]) {
-				continue
-			}
-			select {
-			case s.ch <- evs[i]:
-			default:
-				slow = append(slow, s)
-				continue subscribers
+	m.mu.RLock()
+	for i := range evs {
+		e := &evs[i]
+		for _, k := range [...]indexKey{{'s', e.Session.ID}, {'u', e.Session.UserID}, {'t', e.Session.TenantID}, {}} {
+			for s := range m.index[k] {
+				if s.dropped.Load() || !s.filter.matches(e) {
+					continue
+				}
+				select {
+				case s.ch <- *e:
+				default:
+					if s.dropped.CompareAndSwap(false, true) {
+						slow = append(slow, s)
+					}
+				}
 			}
 		}
 	}
@@ -124,22 +150,45 @@ func (m *Memory) Subscribe(ctx context.Context, f Filter, buffer int) (*Subscrip
 	}
 	ch := make(chan Event, buffer)
 	s := &Subscription{C: ch, ch: ch, filter: f}
+	k := keyOf(f)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return nil, ErrClosed
 	}
-	m.subs[s] = struct{}{}
+	set := m.index[k]
+	if set == nil {
+		set = map[*Subscription]struct{}{}
+		m.index[k] = set
+	}
+	set[s] = struct{}{}
 	m.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { m.end(s, nil) })
 	s.cancel = func() { stop(); m.end(s, nil) }
 	return s, nil
 }
 
+// Subscribers counts the live subscriptions, for metrics and tests.
+func (m *Memory) Subscribers() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, set := range m.index {
+		n += len(set)
+	}
+	return n
+}
+
 func (m *Memory) end(s *Subscription, err error) {
 	s.once.Do(func() {
+		k := keyOf(s.filter)
 		m.mu.Lock()
-		delete(m.subs, s)
+		if set := m.index[k]; set != nil {
+			delete(set, s)
+			if len(set) == 0 {
+				delete(m.index, k)
+			}
+		}
 		m.mu.Unlock()
 		s.mu.Lock()
 		s.err = err
@@ -152,9 +201,11 @@ func (m *Memory) end(s *Subscription, err error) {
 func (m *Memory) Close() {
 	m.mu.Lock()
 	m.closed = true
-	subs := make([]*Subscription, 0, len(m.subs))
-	for s := range m.subs {
-		subs = append(subs, s)
+	var subs []*Subscription
+	for _, set := range m.index {
+		for s := range set {
+			subs = append(subs, s)
+		}
 	}
 	m.mu.Unlock()
 	for _, s := range subs {

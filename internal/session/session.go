@@ -32,9 +32,12 @@ type Store interface {
 	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
 	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan db.SessionPlanner) (model.Session, []model.Session, error)
 	SessionByTokenHash(ctx context.Context, hash string) (model.Session, error)
+	Session(ctx context.Context, id string) (model.Session, error)
 	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]model.Session, error)
 	NextDeadline(ctx context.Context) (time.Time, bool, error)
+	NextUnwarnedDeadline(ctx context.Context) (time.Time, bool, error)
+	MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]model.Session, error)
 	TouchSessions(ctx context.Context, touches map[string]time.Time) error
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
 	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
@@ -52,6 +55,9 @@ type Config struct {
 	CacheTTL time.Duration
 	// LoginLimit punishes repeated login failures.
 	LoginLimit ratelimit.Policy
+	// WarnBefore is how long before a deadline EXPIRING_SOON is sent
+	// (default 2 minutes).
+	WarnBefore time.Duration
 }
 
 // Service is the session lifecycle.
@@ -82,6 +88,9 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 	}
 	if cfg.CacheTTL <= 0 {
 		cfg.CacheTTL = 2 * time.Second
+	}
+	if cfg.WarnBefore <= 0 {
+		cfg.WarnBefore = 2 * time.Minute
 	}
 	if cfg.LoginLimit == (ratelimit.Policy{}) {
 		cfg.LoginLimit = ratelimit.DefaultPolicy()
@@ -431,11 +440,41 @@ const dueBatch = 2000
 
 // EndDue ends every session whose deadline has passed, with IDLE_TIMEOUT or
 // FORCE_RELOGIN, after writing pending activity so that no session ends
-// while it had activity within its idle timeout. It returns how many ended.
+// while it had activity within its idle timeout; then it sends
+// EXPIRING_SOON for deadlines within WarnBefore. It returns how many ended.
 func (s *Service) EndDue(ctx context.Context) (int, error) {
 	if err := s.Flush(ctx); err != nil {
 		return 0, err
 	}
+	n, err := s.endAllDue(ctx)
+	if err != nil {
+		return n, err
+	}
+	return n, s.warnDue(ctx)
+}
+
+// warnDue publishes EXPIRING_SOON once per deadline that is near.
+func (s *Service) warnDue(ctx context.Context) error {
+	for {
+		now := s.clock.Now()
+		warned, err := s.store.MarkWarned(ctx, now.Add(s.cfg.WarnBefore), dueBatch)
+		if err != nil {
+			return err
+		}
+		if len(warned) > 0 {
+			evs := make([]events.Event, len(warned))
+			for i := range warned {
+				evs[i] = events.Event{Kind: events.ExpiringSoon, Session: s.withPending(warned[i]), At: now}
+			}
+			s.publish(ctx, evs...)
+		}
+		if len(warned) < dueBatch {
+			return nil
+		}
+	}
+}
+
+func (s *Service) endAllDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		now := s.clock.Now()
@@ -473,7 +512,53 @@ func (s *Service) endDue(ctx context.Context, due []model.Session, dueBy time.Ti
 	return ended, nil
 }
 
-// NextDeadline is the earliest deadline of any active session.
+// NextDeadline is when the scheduler must act next: the earliest deadline
+// of an active session, or the earliest EXPIRING_SOON warning due.
 func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
-	return s.store.NextDeadline(ctx)
+	next, ok, err := s.store.NextDeadline(ctx)
+	if err != nil || !ok {
+		return next, ok, err
+	}
+	warn, wok, err := s.store.NextUnwarnedDeadline(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if wok && warn.Add(-s.cfg.WarnBefore).Before(next) {
+		next = warn.Add(-s.cfg.WarnBefore)
+	}
+	return next, true, nil
+}
+
+// Live reports whether a session is active now (not ended, not past its
+// deadline, counting activity not yet written).
+func (s *Service) Live(ctx context.Context, id string) (bool, error) {
+	ses, err := s.store.Session(ctx, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ses = s.withPending(ses)
+	return !ses.Ended() && ses.ExpiresAt.After(s.clock.Now()), nil
+}
+
+// Get returns a session with activity not yet written counted in.
+func (s *Service) Get(ctx context.Context, id string) (model.Session, error) {
+	ses, err := s.store.Session(ctx, id)
+	if err != nil {
+		return ses, err
+	}
+	return s.withPending(ses), nil
+}
+
+// EndIfDue ends a session whose deadline has passed, as the scheduler
+// would, so a caller never waits on a session that is over but not swept.
+func (s *Service) EndIfDue(ctx context.Context, ses model.Session) error {
+	ses = s.withPending(ses)
+	if ses.Ended() || ses.ExpiresAt.After(s.clock.Now()) {
+		return nil
+	}
+	_, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
+	return err
 }

@@ -1,0 +1,293 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/sessiond/sessiond/graph/gorillaws"
+	"github.com/sessiond/sessiond/graph/gqlmodel"
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/auth"
+	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// Websocket close codes sessiond uses after the protocol's own.
+const (
+	closeUnauthorized = 4401 // missing or bad token at connection_init
+	closeSessionEnded = 4403 // the connection's session ended
+	closeTooSlow      = 4429 // the client did not keep up with its events
+	closeInternal     = 1011
+	// finalEventGrace lets the last event reach the client before the socket
+	// closes (see GQLGEN-NOTES: cancelling at once loses it).
+	finalEventGrace = 100 * time.Millisecond
+	// subscriberBuffer bounds the events queued for one subscription.
+	subscriberBuffer = 64
+)
+
+// wsConn holds an accepted websocket so that sessiond can close it with a
+// code of its own; it travels in the upgrade request's context.
+type wsConn struct {
+	mu     sync.Mutex
+	c      gorillaws.Closer
+	closed bool
+}
+
+type wsConnKey struct{}
+
+// withWSHolder gives websocket upgrade requests a holder for their connection.
+func withWSHolder(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			r = r.WithContext(context.WithValue(r.Context(), wsConnKey{}, &wsConn{}))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func onAccept(r *http.Request, c gorillaws.Closer) {
+	if h, ok := r.Context().Value(wsConnKey{}).(*wsConn); ok {
+		h.mu.Lock()
+		h.c = c
+		h.mu.Unlock()
+	}
+}
+
+// closeWS closes the request's websocket, if any, with code and reason.
+func closeWS(ctx context.Context, code int, reason string) bool {
+	h, ok := ctx.Value(wsConnKey{}).(*wsConn)
+	if !ok {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.c == nil || h.closed {
+		return h.c != nil
+	}
+	h.closed = true
+	_ = h.c.WriteClose(code, reason)
+	_ = h.c.Close()
+	return true
+}
+
+// wsInit authenticates a websocket from its connection_init payload
+// (Authorization, authorization or authToken), or else from the upgrade
+// request's Authorization header. Without a valid credential the socket
+// closes with 4401. A connection authenticated by a session closes with
+// 4403 when that session ends.
+func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := ""
+		for _, k := range []string{"Authorization", "authorization", "authToken"} {
+			if v, ok := payload[k].(string); ok && v != "" {
+				token = v
+				break
+			}
+		}
+		if t := bearer(token); t != "" {
+			token = t
+		}
+		p := auth.PrincipalFrom(ctx)
+		if token != "" {
+			var err error
+			if p, err = resolvePrincipal(ctx, deps, token); err != nil {
+				log.ErrorContext(ctx, "websocket authentication failed", "err", err)
+				return transport.WithWebsocketCloseCode(ctx, closeInternal), nil, errors.New("internal error")
+			}
+		}
+		if p.Kind == auth.Anonymous {
+			msg := "unauthorized: send {\"Authorization\": \"Bearer <token>\"} in connection_init"
+			if ae, ok := apperr.As(p.Failure); ok && ae.Reason != "" {
+				msg = "unauthorized: the session has ended (" + ae.Reason + ")"
+			}
+			return transport.WithWebsocketCloseCode(ctx, closeUnauthorized), nil, errors.New(msg)
+		}
+		ctx = auth.WithPrincipal(ctx, p)
+		if p.Kind == auth.User {
+			if err := watchSession(ctx, deps, p.SessionID); err != nil {
+				log.ErrorContext(ctx, "watch websocket session", "err", err)
+				return transport.WithWebsocketCloseCode(ctx, closeInternal), nil, errors.New("internal error")
+			}
+		}
+		return ctx, nil, nil
+	}
+}
+
+// watchSession closes the connection with 4403 once its session ends,
+// after the final events have had time to go out.
+func watchSession(ctx context.Context, deps Deps, sessionID string) error {
+	sub, err := deps.Bus.Subscribe(ctx, events.Filter{SessionID: sessionID}, 4)
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer sub.Close()
+		for ev := range sub.C {
+			if ev.Kind != events.Terminated {
+				continue
+			}
+			t := time.NewTimer(finalEventGrace)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+			closeWS(ctx, closeSessionEnded, "session ended: "+string(ev.Session.EndReason))
+			return
+		}
+	}()
+	// The session may have ended between authentication and subscribing.
+	if ses, err := deps.Sessions.Get(ctx, sessionID); err == nil {
+		if ses.Ended() {
+			go func() {
+				time.Sleep(finalEventGrace)
+				closeWS(ctx, closeSessionEnded, "session ended: "+string(ses.EndReason))
+			}()
+		} else if err := deps.Sessions.EndIfDue(ctx, ses); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subscriptionEnded closes a websocket whose subscriber fell behind; other
+// endings (client gone, server closing) need nothing.
+func subscriptionEnded(ctx context.Context, sub *events.Subscription) {
+	if errors.Is(sub.Err(), events.ErrSlowSubscriber) {
+		closeWS(ctx, closeTooSlow, "too slow: session events were dropped; reconnect and resync")
+	}
+}
+
+// sessionTerminated streams the caller's own session's end, once.
+func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session, error) {
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := r.Bus.Subscribe(ctx, events.Filter{SessionID: p.SessionID}, subscriberBuffer)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := r.Sessions.Get(ctx, p.SessionID)
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	out := make(chan *model.Session, 1)
+	if cur.Ended() {
+		sub.Close()
+		out <- &cur
+		close(out)
+		return out, nil
+	}
+	// Over but not swept yet: end it now; the event arrives through sub.
+	if err := r.Sessions.EndIfDue(ctx, cur); err != nil {
+		sub.Close()
+		return nil, err
+	}
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		for ev := range sub.C {
+			if ev.Kind == events.Terminated {
+				s := ev.Session
+				select {
+				case out <- &s:
+				case <-ctx.Done():
+				}
+				return
+			}
+		}
+		subscriptionEnded(ctx, sub)
+	}()
+	return out, nil
+}
+
+// sessionEvents streams session events the caller may see, re-checking
+// authorization for every event.
+func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *gqlmodel.SessionEvent, error) {
+	p, err := auth.RequireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var filter events.Filter
+	var feature auth.Feature
+	switch {
+	case p.Kind == auth.Admin:
+		filter.UserID = deref(userID)
+	case userID == nil || *userID == p.UserID:
+		feature = auth.SelfService
+		filter = events.Filter{UserID: p.UserID, TenantID: p.TenantID}
+	default:
+		feature = auth.ManageUsers
+		filter = events.Filter{UserID: *userID, TenantID: p.TenantID}
+	}
+	allowed := func() error {
+		if p.Kind == auth.Admin {
+			return nil
+		}
+		if _, err := r.Authz.Require(ctx, feature); err != nil {
+			return err
+		}
+		live, err := r.Sessions.Live(ctx, p.SessionID)
+		if err != nil {
+			return err
+		}
+		if !live {
+			return apperr.Errorf(apperr.Unauthenticated, "the session has ended")
+		}
+		return nil
+	}
+	if err := allowed(); err != nil {
+		return nil, err
+	}
+	if p.Kind == auth.User && feature == auth.ManageUsers {
+		if _, err := r.Store.Membership(ctx, filter.UserID, p.TenantID); err != nil {
+			return nil, apperr.Errorf(apperr.NotFound, "user %s not found", filter.UserID)
+		}
+	}
+	sub, err := r.Bus.Subscribe(ctx, filter, subscriberBuffer)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *gqlmodel.SessionEvent, 1)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		for ev := range sub.C {
+			ownEnd := ev.Kind == events.Terminated && ev.Session.ID == p.SessionID
+			if !ownEnd {
+				if err := allowed(); err != nil {
+					return
+				}
+			}
+			select {
+			case out <- eventOf(ev):
+			case <-ctx.Done():
+				return
+			}
+			if ownEnd {
+				return
+			}
+		}
+		subscriptionEnded(ctx, sub)
+	}()
+	return out, nil
+}
+
+func eventOf(ev events.Event) *gqlmodel.SessionEvent {
+	s := ev.Session
+	out := &gqlmodel.SessionEvent{Kind: gqlmodel.SessionEventKind(ev.Kind), Session: &s, At: ev.At}
+	if ev.Kind == events.Terminated && s.EndReason != "" {
+		reason := gqlmodel.SessionEndReason(s.EndReason)
+		out.Reason = &reason
+	}
+	return out
+}
