@@ -29,6 +29,7 @@ type DB struct {
 	bun   *bun.DB
 	log   *slog.Logger
 	clock clock.Clock
+	stats *statsHook
 }
 
 // Config says which database to open.
@@ -83,7 +84,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), log: log, clock: clk}
+	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), log: log, clock: clk, stats: &statsHook{}}
+	d.bun.AddQueryHook(d.stats)
 	if err := d.Ping(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)

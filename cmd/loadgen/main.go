@@ -1,0 +1,447 @@
+// Command loadgen measures sessiond on this machine and prints figures for
+// docs/benchmarks.md. Each scenario starts its own sessiond (production
+// wiring, a fresh SQLite file, a real HTTP listener on loopback) and drives
+// it over HTTP keep-alive, so ratios compare runs made in the same process.
+//
+//	go run ./cmd/loadgen validate -sessions 1000,1000000 -clients 32 -duration 5s
+//	go run ./cmd/loadgen writes
+//	go run ./cmd/loadgen create -clients 8 -duration 5s
+//	go run ./cmd/loadgen expire -sessions 100000
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/internal/app"
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/secret"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "validate":
+		err = validate(os.Args[2:])
+	case "writes":
+		err = writes(os.Args[2:])
+	case "create":
+		err = create(os.Args[2:])
+	case "expire":
+		err = expire(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown scenario %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// instance is a sessiond under load.
+type instance struct {
+	app    *app.App
+	srv    *http.Server
+	url    string
+	key    string
+	dir    string
+	client *http.Client
+}
+
+func start(ctx context.Context, cfg app.Config) (*instance, error) {
+	dir, err := os.MkdirTemp("", "sessiond-loadgen-")
+	if err != nil {
+		return nil, err
+	}
+	key := secret.NewToken(secret.AdminKeyPrefix)
+	cfg.Database, cfg.AdminKey = filepath.Join(dir, "load.db"), key
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: a.Handler}
+	go func() { _ = srv.Serve(ln) }()
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
+	return &instance{app: a, srv: srv, url: "http://" + ln.Addr().String() + "/graphql", key: key, dir: dir, client: &http.Client{Transport: tr}}, nil
+}
+
+func (in *instance) close() {
+	_ = in.srv.Close()
+	_ = in.app.Close()
+	_ = os.RemoveAll(in.dir)
+}
+
+// do posts a GraphQL request and decodes data into out (if not nil).
+func (in *instance) do(query string, vars map[string]any, token string, out any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, in.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := in.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("status %d: %s", res.StatusCode, raw)
+	}
+	if len(r.Errors) > 0 {
+		return fmt.Errorf("graphql: %s", r.Errors[0].Message)
+	}
+	if out != nil {
+		return json.Unmarshal(r.Data, out)
+	}
+	return nil
+}
+
+// seed creates a tenant and n users in it, returning their ids.
+func (in *instance) seed(n int) (tenantID string, userIDs []string, err error) {
+	var t struct{ CreateTenant struct{ ID string } }
+	if err := in.do(`mutation { createTenant(input: {name: "Load"}) { id } }`, nil, in.key, &t); err != nil {
+		return "", nil, err
+	}
+	for i := range n {
+		var u struct{ CreateUser struct{ ID string } }
+		if err := in.do(`mutation($e: String!, $t: ID!) { createUser(input: {email: $e, name: "Load user", tenantId: $t}) { id } }`,
+			map[string]any{"e": fmt.Sprintf("user%d@load.example", i), "t": t.CreateTenant.ID}, in.key, &u); err != nil {
+			return "", nil, err
+		}
+		userIDs = append(userIDs, u.CreateUser.ID)
+	}
+	return t.CreateTenant.ID, userIDs, nil
+}
+
+func (in *instance) createSession(userID, tenantID string) (string, error) {
+	var out struct{ CreateSession struct{ Token string } }
+	err := in.do(`mutation($u: ID!, $t: ID!) { createSession(input: {userId: $u, tenantId: $t}) { token } }`,
+		map[string]any{"u": userID, "t": tenantID}, in.key, &out)
+	return out.CreateSession.Token, err
+}
+
+// importSessions stores n extra sessions spread over the users, expiring at exp.
+func (in *instance) importSessions(ctx context.Context, tenantID string, users []string, n int, exp time.Time) error {
+	now := time.Now().UTC()
+	const chunk = 50_000
+	for done := 0; done < n; done += chunk {
+		batch := make([]model.Session, 0, min(chunk, n-done))
+		for i := done; i < min(done+chunk, n); i++ {
+			batch = append(batch, model.Session{
+				ID: uuid.Must(uuid.NewV7()).String(), TokenHash: secret.HashToken(secret.NewToken(secret.SessionTokenPrefix)),
+				UserID: users[i%len(users)], TenantID: tenantID, CreatedAt: now, LastActiveAt: now,
+				IdleExpiresAt: exp, ExpiresAt: exp, IdleTimeout: exp.Sub(now), Device: "Load",
+			})
+		}
+		if err := in.app.Store.ImportSessions(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// result of a closed-loop load run.
+type result struct {
+	requests  int
+	errors    int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	slices.Sort(r.latencies)
+	return r.latencies[min(int(p*float64(len(r.latencies))), len(r.latencies)-1)]
+}
+
+// load runs clients closed-loop workers sending body for d.
+func (in *instance) load(clients int, d time.Duration, body []byte, token string, headers map[string]string) result {
+	var mu sync.Mutex
+	var res result
+	var errs atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 4096)
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest(http.MethodPost, in.url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				for k, v := range headers {
+					req.Header.Set(k, v)
+				}
+				t0 := time.Now()
+				r, err := in.client.Do(req)
+				if err == nil {
+					b, _ := io.ReadAll(r.Body)
+					r.Body.Close()
+					if r.StatusCode != 200 || bytes.Contains(b, []byte(`"errors"`)) {
+						err = fmt.Errorf("status %d: %s", r.StatusCode, b)
+					}
+				}
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			res.latencies = append(res.latencies, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.requests = len(res.latencies)
+	res.errors = int(errs.Load())
+	return res
+}
+
+func validate(args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ExitOnError)
+	sizes := fs.String("sessions", "1000,1000000", "comma-separated numbers of stored sessions")
+	clients := fs.Int("clients", 32, "concurrent clients (HTTP keep-alive)")
+	d := fs.Duration("duration", 5*time.Second, "duration of each measured run")
+	rounds := fs.Int("rounds", 3, "alternating rounds of bare and authenticated load")
+	_ = fs.Parse(args)
+	bare := []byte(`{"query":"{ __typename }"}`)
+	authed := []byte(`{"query":"{ me { session { id expiresAt } } }"}`)
+	fmt.Printf("token validation: %d clients, %d×%s per kind, bare = { __typename } without token, auth = { me { session { id expiresAt } } }\n", *clients, *rounds, *d)
+	fmt.Printf("%12s %12s %12s %10s %10s %10s %10s %12s\n", "sessions", "bare req/s", "auth req/s", "bare p50", "bare p99", "auth p50", "auth p99", "cost ratio")
+	var perSize []float64
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		ctx := context.Background()
+		in, err := start(ctx, app.Config{})
+		if err != nil {
+			return err
+		}
+		tenant, users, err := in.seed(10)
+		if err != nil {
+			return err
+		}
+		if err := in.importSessions(ctx, tenant, users, n-1, time.Now().Add(24*time.Hour)); err != nil {
+			return err
+		}
+		token, err := in.createSession(users[0], tenant)
+		if err != nil {
+			return err
+		}
+		in.load(*clients, time.Second, bare, "", nil) // warm up
+		in.load(*clients, time.Second, authed, token, nil)
+		var b, a result
+		for range *rounds {
+			rb := in.load(*clients, *d, bare, "", nil)
+			ra := in.load(*clients, *d, authed, token, nil)
+			b.requests += rb.requests
+			b.elapsed += rb.elapsed
+			b.latencies = append(b.latencies, rb.latencies...)
+			b.errors += rb.errors
+			a.requests += ra.requests
+			a.elapsed += ra.elapsed
+			a.latencies = append(a.latencies, ra.latencies...)
+			a.errors += ra.errors
+		}
+		ratio := b.rps() / a.rps()
+		perSize = append(perSize, a.rps())
+		fmt.Printf("%12d %12.0f %12.0f %10s %10s %10s %10s %12.2f\n", n, b.rps(), a.rps(), b.pct(.5), b.pct(.99), a.pct(.5), a.pct(.99), ratio)
+		if b.errors+a.errors > 0 {
+			fmt.Printf("  errors: bare %d, auth %d\n", b.errors, a.errors)
+		}
+		in.close()
+	}
+	if len(perSize) > 1 {
+		fmt.Printf("authenticated cost, largest vs smallest store: %.2f×\n", perSize[0]/perSize[len(perSize)-1])
+	}
+	return nil
+}
+
+func writes(args []string) error {
+	fs := flag.NewFlagSet("writes", flag.ExitOnError)
+	n := fs.Int("requests", 1000, "requests on one session")
+	within := fs.Duration("within", time.Second, "spread the requests over this long")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	in, err := start(ctx, app.Config{})
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	tenant, users, err := in.seed(1)
+	if err != nil {
+		return err
+	}
+	token, err := in.createSession(users[0], tenant)
+	if err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond) // let the creation's writes settle
+	before := in.app.Store.Stats()
+	start := time.Now()
+	body := []byte(`{"query":"{ me { session { id lastActiveAt } } }"}`)
+	gap := *within / time.Duration(*n)
+	for i := range *n {
+		if wait := time.Until(start.Add(time.Duration(i) * gap)); wait > 0 {
+			time.Sleep(wait)
+		}
+		req, _ := http.NewRequest(http.MethodPost, in.url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := in.client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	elapsed := time.Since(start)
+	time.Sleep(1500 * time.Millisecond) // one more flush interval
+	after := in.app.Store.Stats()
+	fmt.Printf("activity writes: %d requests on one session in %s → %d database writes (%d reads)\n",
+		*n, elapsed.Round(time.Millisecond), after.Writes-before.Writes, after.Reads-before.Reads)
+	return nil
+}
+
+func create(args []string) error {
+	fs := flag.NewFlagSet("create", flag.ExitOnError)
+	clients := fs.Int("clients", 8, "concurrent clients")
+	d := fs.Duration("duration", 5*time.Second, "duration")
+	usersN := fs.Int("users", 100, "users the sessions are spread over")
+	limit := fs.Int("limit", 5, "max concurrent sessions per user (the rule stays active)")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	in, err := start(ctx, app.Config{})
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	tenant, users, err := in.seed(*usersN)
+	if err != nil {
+		return err
+	}
+	if err := in.do(`mutation($n: Int) { updateSessionPolicy(input: {maxConcurrentSessions: {enabled: true, maxSessions: $n}}) { terminatedSessions } }`,
+		map[string]any{"n": *limit}, in.key, nil); err != nil {
+		return err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	var lat []time.Duration
+	var mu sync.Mutex
+	deadline := time.Now().Add(*d)
+	start := time.Now()
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				u := users[int(next.Add(1))%len(users)]
+				t0 := time.Now()
+				if _, err := in.createSession(u, tenant); err != nil {
+					errs.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r := result{requests: len(lat), elapsed: time.Since(start), latencies: lat, errors: int(errs.Load())}
+	fmt.Printf("createSession on SQLite, %d clients, %d users, limit %d: %.0f sessions/s, p50 %s, p99 %s, errors %d\n",
+		*clients, *usersN, *limit, r.rps(), r.pct(.5), r.pct(.99), r.errors)
+	return nil
+}
+
+func expire(args []string) error {
+	fs := flag.NewFlagSet("expire", flag.ExitOnError)
+	n := fs.Int("sessions", 100_000, "sessions falling due in the same second")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	in, err := start(ctx, app.Config{})
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	tenant, users, err := in.seed(100)
+	if err != nil {
+		return err
+	}
+	due := time.Now().Add(10 * time.Second).Truncate(time.Second)
+	t0 := time.Now()
+	if err := in.importSessions(ctx, tenant, users, *n, due); err != nil {
+		return err
+	}
+	fmt.Printf("imported %d sessions in %s; all due at %s\n", *n, time.Since(t0).Round(time.Millisecond), due.Format(time.TimeOnly))
+	in.app.Scheduler.Wake(time.Time{})
+	for {
+		var out struct {
+			Users struct{ Edges []struct{ Node struct{ ActiveSessionCount int } } }
+		}
+		if err := in.do(`{ users(first: 500) { edges { node { activeSessionCount } } } }`, nil, in.key, &out); err != nil {
+			return err
+		}
+		active := 0
+		for _, e := range out.Users.Edges {
+			active += e.Node.ActiveSessionCount
+		}
+		if active == 0 && time.Now().After(due) {
+			fmt.Printf("expiry: %d sessions due at the same second all ended %s after their deadline\n", *n, time.Since(due).Round(time.Millisecond))
+			return nil
+		}
+		if time.Since(due) > 5*time.Minute {
+			return fmt.Errorf("%d sessions still active 5 minutes after their deadline", active)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

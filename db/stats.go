@@ -1,0 +1,56 @@
+package db
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/uptrace/bun"
+
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// Stats counts the statements a DB has run, for load tests and metrics.
+type Stats struct {
+	Reads, Writes uint64
+}
+
+type statsHook struct {
+	reads, writes atomic.Uint64
+}
+
+var _ bun.QueryHook = (*statsHook)(nil)
+
+func (h *statsHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (h *statsHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	switch e.Operation() {
+	case "SELECT":
+		h.reads.Add(1)
+	case "INSERT", "UPDATE", "DELETE":
+		h.writes.Add(1)
+	}
+}
+
+// Stats returns the statement counts since Open.
+func (d *DB) Stats() Stats {
+	return Stats{Reads: d.stats.reads.Load(), Writes: d.stats.writes.Load()}
+}
+
+// ImportSessions stores existing sessions as they are (deadlines included),
+// in batches, e.g. to migrate from another provider or to load-test. Each
+// session needs an id, a token hash, and a user who is a member of its tenant.
+func (d *DB) ImportSessions(ctx context.Context, sessions []model.Session) error {
+	const batch = 500
+	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for start := 0; start < len(sessions); start += batch {
+			rows := make([]sessionRow, 0, batch)
+			for _, s := range sessions[start:min(start+batch, len(sessions))] {
+				rows = append(rows, sessionRowOf(s))
+			}
+			if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
