@@ -426,7 +426,11 @@ func expire(args []string) error {
 	in.app.Scheduler.Wake(time.Time{})
 	for {
 		var out struct {
-			Users struct{ Edges []struct{ Node struct{ ActiveSessionCount int } } }
+			Users struct {
+				Edges []struct {
+					Node struct{ ActiveSessionCount int }
+				}
+			}
 		}
 		if err := in.do(`{ users(first: 500) { edges { node { activeSessionCount } } } }`, nil, in.key, &out); err != nil {
 			return err
