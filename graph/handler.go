@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -97,7 +98,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaws.Implementation{CheckOrigin: originOK, OnAccept: onAccept},
+		Implementation:        gorillaws.Implementation{CheckOrigin: originOK, OnAccept: onAccept, WriteBufferPool: &sync.Pool{}},
 		InitFunc:              wsInit(deps, log),
 		InitTimeout:           cfg.InitTimeout,
 		KeepAlivePingInterval: cfg.KeepAlive, // legacy graphql-ws protocol

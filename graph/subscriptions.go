@@ -28,7 +28,7 @@ const (
 	// closes (see GQLGEN-NOTES: cancelling at once loses it).
 	finalEventGrace = 100 * time.Millisecond
 	// subscriberBuffer bounds the events queued for one subscription.
-	subscriberBuffer = 64
+	subscriberBuffer = 16
 )
 
 // wsConn holds an accepted websocket so that sessiond can close it with a
@@ -120,41 +120,34 @@ func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
 }
 
 // watchSession closes the connection with 4403 once its session ends,
-// after the final events have had time to go out.
+// after the final events have had time to go out. It holds no goroutine
+// while it waits.
 func watchSession(ctx context.Context, deps Deps, sessionID string) error {
-	sub, err := deps.Bus.Subscribe(ctx, events.Filter{SessionID: sessionID}, 4)
+	var once sync.Once
+	closeLater := func(reason model.EndReason) {
+		once.Do(func() {
+			time.AfterFunc(finalEventGrace, func() {
+				closeWS(ctx, closeSessionEnded, "session ended: "+string(reason))
+			})
+		})
+	}
+	if _, err := deps.Bus.Watch(ctx, events.Filter{SessionID: sessionID}, func(ev events.Event) {
+		if ev.Kind == events.Terminated {
+			closeLater(ev.Session.EndReason)
+		}
+	}); err != nil {
+		return err
+	}
+	// The session may have ended between authentication and watching.
+	ses, err := deps.Sessions.Get(ctx, sessionID)
 	if err != nil {
 		return err
 	}
-	go func() {
-		defer sub.Close()
-		for ev := range sub.C {
-			if ev.Kind != events.Terminated {
-				continue
-			}
-			t := time.NewTimer(finalEventGrace)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
-			closeWS(ctx, closeSessionEnded, "session ended: "+string(ev.Session.EndReason))
-			return
-		}
-	}()
-	// The session may have ended between authentication and subscribing.
-	if ses, err := deps.Sessions.Get(ctx, sessionID); err == nil {
-		if ses.Ended() {
-			go func() {
-				time.Sleep(finalEventGrace)
-				closeWS(ctx, closeSessionEnded, "session ended: "+string(ses.EndReason))
-			}()
-		} else if err := deps.Sessions.EndIfDue(ctx, ses); err != nil {
-			return err
-		}
+	if ses.Ended() {
+		closeLater(ses.EndReason)
+		return nil
 	}
-	return nil
+	return deps.Sessions.EndIfDue(ctx, ses)
 }
 
 // subscriptionEnded closes a websocket whose subscriber fell behind; other
@@ -165,48 +158,44 @@ func subscriptionEnded(ctx context.Context, sub *events.Subscription) {
 	}
 }
 
-// sessionTerminated streams the caller's own session's end, once.
+// sessionTerminated streams the caller's own session's end, once. It waits
+// through a bus watch, not a goroutine of its own.
 func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session, error) {
 	p, err := auth.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := r.Bus.Subscribe(ctx, events.Filter{SessionID: p.SessionID}, subscriberBuffer)
+	out := make(chan *model.Session, 1)
+	var once sync.Once
+	deliver := func(s model.Session) {
+		once.Do(func() {
+			out <- &s
+			close(out)
+		})
+	}
+	stop, err := r.Bus.Watch(ctx, events.Filter{SessionID: p.SessionID}, func(ev events.Event) {
+		if ev.Kind == events.Terminated {
+			deliver(ev.Session)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
 	cur, err := r.Sessions.Get(ctx, p.SessionID)
 	if err != nil {
-		sub.Close()
+		stop()
 		return nil, err
 	}
-	out := make(chan *model.Session, 1)
 	if cur.Ended() {
-		sub.Close()
-		out <- &cur
-		close(out)
+		stop()
+		deliver(cur)
 		return out, nil
 	}
-	// Over but not swept yet: end it now; the event arrives through sub.
+	// Over but not swept yet: end it now; the event arrives through the watch.
 	if err := r.Sessions.EndIfDue(ctx, cur); err != nil {
-		sub.Close()
+		stop()
 		return nil, err
 	}
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for ev := range sub.C {
-			if ev.Kind == events.Terminated {
-				s := ev.Session
-				select {
-				case out <- &s:
-				case <-ctx.Done():
-				}
-				return
-			}
-		}
-		subscriptionEnded(ctx, sub)
-	}()
 	return out, nil
 }
 

@@ -7,6 +7,8 @@
 //	go run ./cmd/loadgen writes
 //	go run ./cmd/loadgen create -clients 8 -duration 5s
 //	go run ./cmd/loadgen expire -sessions 100000
+//	go run ./cmd/loadgen push -subscribers 1000
+//	go run ./cmd/loadgen memory -conns 10000
 package main
 
 import (
@@ -37,7 +39,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -50,6 +52,12 @@ func main() {
 		err = create(os.Args[2:])
 	case "expire":
 		err = expire(os.Args[2:])
+	case "push":
+		err = push(os.Args[2:])
+	case "memory":
+		err = memory(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}

@@ -79,6 +79,11 @@ type Implementation struct {
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
+	// WriteBufferPool, when set, lends write buffers to connections only
+	// while they write, so idle connections hold none (see gorilla's
+	// Upgrader.WriteBufferPool). Share one pool across accepts.
+	WriteBufferPool websocket.BufferPool
+
 	// OnAccept, when set, is called with every accepted connection and its
 	// upgrade request, so the application can later close the connection
 	// with a close code of its own choosing (gqlgen closes only with 1000
@@ -127,6 +132,7 @@ func (i Implementation) Accept(
 		Subprotocols:      subprotocols,
 		CheckOrigin:       checkOrigin,
 		EnableCompression: i.EnableCompression,
+		WriteBufferPool:   i.WriteBufferPool,
 	}
 
 	ws, err := upgrader.Upgrade(w, r, options.ResponseHeader.Clone())

@@ -50,6 +50,10 @@ type Bus interface {
 	Publish(ctx context.Context, events ...Event) error
 	// Subscribe registers a subscriber with a buffer of the given size.
 	Subscribe(ctx context.Context, f Filter, buffer int) (*Subscription, error)
+	// Watch calls fn for every matching event until ctx ends or stop is
+	// called. fn runs on the publisher's goroutine and must not block; a
+	// watch costs no goroutine of its own, which matters per connection.
+	Watch(ctx context.Context, f Filter, fn func(Event)) (stop func(), err error)
 }
 
 // ErrSlowSubscriber ends a subscription whose buffer filled up.
@@ -63,6 +67,7 @@ var ErrClosed = errors.New("event bus closed")
 type Subscription struct {
 	C      <-chan Event
 	ch     chan Event
+	fn     func(Event) // set for watches instead of ch
 	filter Filter
 	once   sync.Once
 	mu     sync.Mutex
@@ -126,6 +131,10 @@ func (m *Memory) Publish(_ context.Context, evs ...Event) error {
 				if s.dropped.Load() || !s.filter.matches(e) {
 					continue
 				}
+				if s.fn != nil {
+					s.fn(*e)
+					continue
+				}
 				select {
 				case s.ch <- *e:
 				default:
@@ -150,11 +159,27 @@ func (m *Memory) Subscribe(ctx context.Context, f Filter, buffer int) (*Subscrip
 	}
 	ch := make(chan Event, buffer)
 	s := &Subscription{C: ch, ch: ch, filter: f}
-	k := keyOf(f)
+	if err := m.add(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Watch calls fn for every matching event until ctx ends or stop is called.
+func (m *Memory) Watch(ctx context.Context, f Filter, fn func(Event)) (func(), error) {
+	s := &Subscription{filter: f, fn: fn}
+	if err := m.add(ctx, s); err != nil {
+		return nil, err
+	}
+	return s.cancel, nil
+}
+
+func (m *Memory) add(ctx context.Context, s *Subscription) error {
+	k := keyOf(s.filter)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	set := m.index[k]
 	if set == nil {
@@ -165,7 +190,7 @@ func (m *Memory) Subscribe(ctx context.Context, f Filter, buffer int) (*Subscrip
 	m.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { m.end(s, nil) })
 	s.cancel = func() { stop(); m.end(s, nil) }
-	return s, nil
+	return nil
 }
 
 // Subscribers counts the live subscriptions, for metrics and tests.
@@ -193,7 +218,9 @@ func (m *Memory) end(s *Subscription, err error) {
 		s.mu.Lock()
 		s.err = err
 		s.mu.Unlock()
-		close(s.ch)
+		if s.ch != nil {
+			close(s.ch)
+		}
 	})
 }
 
