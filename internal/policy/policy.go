@@ -217,7 +217,9 @@ func Validate(in Input) ([]Warning, error) {
 		if t.Span.Value <= 0 {
 			return apperr.Invalid(field+".duration.value", "%s: the duration must be greater than zero", field)
 		}
-		if t.Span.Value > int(MaxDuration/time.Minute) || t.Span.Duration() > MaxDuration {
+		// Compare the value, not its Duration: a large count of days
+		// overflows time.Duration and wraps to a short or negative span.
+		if t.Span.Value > int(MaxDuration/Span{Value: 1, Unit: t.Span.Unit}.Duration()) {
 			return apperr.Invalid(field+".duration.value", "%s: the duration must be at most 365 days", field)
 		}
 		if t.Enabled && t.Span.Duration() > recommended {
