@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/sessiond/sessiond/internal/apperr"
@@ -98,12 +99,29 @@ func orEmpty[K comparable, V any](fetch func(context.Context, []K) (map[K][]V, e
 
 type loadersKey struct{}
 
-// withLoaders gives each request its own loaders (and so its own cache).
+// withLoaders gives each HTTP request its own loaders (and so its own
+// cache). Websocket connections live long: they get fresh loaders for each
+// response instead (responseLoaders), so their caches never grow stale.
 func withLoaders(r Reader, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, req)
+			return
+		}
 		ctx := context.WithValue(req.Context(), loadersKey{}, newLoaders(r))
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})
+}
+
+// responseLoaders gives every response that has no request-wide loaders
+// (websocket operations and subscription events) loaders of its own.
+func responseLoaders(r Reader) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if _, ok := ctx.Value(loadersKey{}).(*loaders); !ok {
+			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(r))
+		}
+		return next(ctx)
+	}
 }
 
 func loadersFrom(ctx context.Context) *loaders {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -35,15 +36,18 @@ func serve(args []string) error {
 	base := "http://" + ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/mem", func(w http.ResponseWriter, _ *http.Request) {
-		runtime.GC()
+		debug.FreeOSMemory()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		status, _ := os.ReadFile("/proc/self/status")
-		_ = json.NewEncoder(w).Encode(memStats{HeapInuse: ms.HeapInuse, Sys: ms.Sys, Goroutines: runtime.NumGoroutine(), RSS: parseRSS(string(status))})
+		_ = json.NewEncoder(w).Encode(memStats{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Sys: ms.Sys, Goroutines: runtime.NumGoroutine(), RSS: parseRSS(string(status))})
 	})
 	mux.HandleFunc("/debug/heap", func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
 		_ = pprof.Lookup("heap").WriteTo(w, 0)
+	})
+	mux.HandleFunc("/debug/goroutines", func(w http.ResponseWriter, _ *http.Request) {
+		_ = pprof.Lookup("goroutine").WriteTo(w, 1)
 	})
 	token := "-"
 	switch *mode {
@@ -96,7 +100,7 @@ func memory(args []string) error {
 	}
 	type row struct {
 		mode              string
-		rss, heap         float64
+		rss, heap, stack  float64
 		goroutinesPerConn float64
 	}
 	var rows []row
@@ -149,6 +153,14 @@ func memory(args []string) error {
 			conns = append(conns, s.conn)
 		}
 		time.Sleep(2 * time.Second)
+		if os.Getenv("LOADGEN_GOROUTINES") != "" {
+			if res, err := http.Get(base + "/debug/goroutines"); err == nil {
+				f, _ := os.Create(os.Getenv("LOADGEN_GOROUTINES") + "." + mode)
+				_, _ = io.Copy(f, res.Body)
+				f.Close()
+				res.Body.Close()
+			}
+		}
 		if os.Getenv("LOADGEN_HEAP_PROFILE") != "" {
 			if res, err := http.Get(base + "/debug/heap"); err == nil {
 				f, _ := os.Create(os.Getenv("LOADGEN_HEAP_PROFILE") + "." + mode)
@@ -166,6 +178,7 @@ func memory(args []string) error {
 			mode:              mode,
 			rss:               float64(after.RSS-before.RSS) / float64(*n),
 			heap:              float64(after.HeapInuse-before.HeapInuse) / float64(*n),
+			stack:             float64(after.StackInuse-before.StackInuse) / float64(*n),
 			goroutinesPerConn: float64(after.Goroutines-before.Goroutines) / float64(*n),
 		})
 		for _, c := range conns {
@@ -175,13 +188,13 @@ func memory(args []string) error {
 		_ = cmd.Wait()
 	}
 	fmt.Printf("memory per idle websocket connection, %d connections per server (server process only):\n", *n)
-	fmt.Printf("%-44s %12s %12s %14s\n", "server", "RSS/conn", "heap/conn", "goroutines/conn")
+	fmt.Printf("%-44s %12s %12s %12s %14s\n", "server", "RSS/conn", "heap/conn", "stack/conn", "goroutines/conn")
 	for _, r := range rows {
 		name := "bare gorilla/websocket echo"
 		if r.mode == "sessiond" {
 			name = "sessiond, one sessionTerminated subscription"
 		}
-		fmt.Printf("%-44s %10.1f KiB %10.1f KiB %14.2f\n", name, r.rss/1024, r.heap/1024, r.goroutinesPerConn)
+		fmt.Printf("%-44s %8.1f KiB %8.1f KiB %8.1f KiB %14.2f\n", name, r.rss/1024, r.heap/1024, r.stack/1024, r.goroutinesPerConn)
 	}
 	if len(rows) == 2 && rows[0].rss > 0 {
 		fmt.Printf("sessiond / bare: RSS %.2f×, heap %.2f×\n", rows[1].rss/rows[0].rss, rows[1].heap/rows[0].heap)

@@ -301,6 +301,7 @@ func push(args []string) error {
 // memStats is what a child server reports about itself.
 type memStats struct {
 	HeapInuse  uint64 `json:"heapInuse"`
+	StackInuse uint64 `json:"stackInuse"`
 	Sys        uint64 `json:"sys"`
 	Goroutines int    `json:"goroutines"`
 	RSS        uint64 `json:"rss"`

@@ -6,7 +6,7 @@ import (
 )
 
 // Fake is a clock that moves only when told to, for tests where time itself
-// is the subject. Its timers fire when Advance or Set passes their instant.
+// is the subject. Its timers fire when Advance passes their instant.
 type Fake struct {
 	mu     sync.Mutex
 	now    time.Time

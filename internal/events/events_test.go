@@ -264,11 +264,7 @@ func TestSubscriptionEnd(t *testing.T) {
 	})
 }
 
-func subscribers(m *Memory) int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return len(m.subs)
-}
+func subscribers(m *Memory) int { return m.Subscribers() }
 
 // TestConcurrent is for -race: publishers, subscribers reading, closing and
 // cancelling, and a bus Close, all at once.
@@ -373,4 +369,46 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestWatch(t *testing.T) {
+	t.Run("calls fn for matching events only, until stopped", func(t *testing.T) {
+		m := NewMemory()
+		var got []string
+		stop, err := m.Watch(context.Background(), Filter{SessionID: "a"}, func(e Event) { got = append(got, string(e.Kind)+":"+e.Session.ID) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Publish(context.Background(), ev(Created, "a", "u", "t"), ev(Created, "b", "u", "t"), ev(Terminated, "a", "u", "t"))
+		stop()
+		_ = m.Publish(context.Background(), ev(ExpiringSoon, "a", "u", "t"))
+		if want := []string{"CREATED:a", "TERMINATED:a"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("watch saw %v, want %v", got, want)
+		}
+		if n := m.Subscribers(); n != 0 {
+			t.Fatalf("subscribers after stop = %d, want 0", n)
+		}
+	})
+	t.Run("ends with its context", func(t *testing.T) {
+		m := NewMemory()
+		ctx, cancel := context.WithCancel(context.Background())
+		if _, err := m.Watch(ctx, Filter{}, func(Event) {}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		deadline := time.Now().Add(5 * time.Second)
+		for m.Subscribers() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("watch still registered after its context ended")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	t.Run("refused on a closed bus", func(t *testing.T) {
+		m := NewMemory()
+		m.Close()
+		if _, err := m.Watch(context.Background(), Filter{}, func(Event) {}); err != ErrClosed {
+			t.Fatalf("Watch on closed bus = %v, want ErrClosed", err)
+		}
+	})
 }
