@@ -24,19 +24,33 @@ import (
 	"github.com/sessiond/sessiond/migrations"
 )
 
+// Dialect is the SQL database behind a DB.
+type Dialect int
+
+// Supported databases.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
 // DB is an open, migrated database.
 type DB struct {
-	bun   *bun.DB
-	log   *slog.Logger
-	clock clock.Clock
-	stats *statsHook
+	bun     *bun.DB
+	sql     *sql.DB
+	dialect Dialect
+	dsn     string
+	log     *slog.Logger
+	clock   clock.Clock
+	stats   *statsHook
 }
 
 // Config says which database to open.
 type Config struct {
-	// DSN is a file path, a "file:" URI or "sqlite://path"; "postgres://"
-	// URLs are recognised but not supported by this build.
+	// DSN is a SQLite file path, a "file:" URI or "sqlite://path", or a
+	// PostgreSQL URL ("postgres://user:pass@host/db?sslmode=disable").
 	DSN    string
+	// MaxConns bounds PostgreSQL's connection pool (default 20).
+	MaxConns int
 	Logger *slog.Logger
 	// Clock stamps created_at columns; nil means the wall clock.
 	Clock clock.Clock
@@ -53,9 +67,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		clk = clock.Real{}
 	}
 	dsn := cfg.DSN
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, fmt.Errorf("database %q: PostgreSQL is not supported by this build yet; use a SQLite file path", redact(dsn))
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, cfg, log, clk)
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "file:")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -84,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), log: log, clock: clk, stats: &statsHook{}}
+	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), sql: sqldb, dialect: SQLite, dsn: dsn, log: log, clock: clk, stats: &statsHook{}}
 	d.bun.AddQueryHook(d.stats)
 	if err := d.Ping(ctx); err != nil {
 		_ = sqldb.Close()
@@ -119,6 +132,14 @@ func (d *DB) migrate(ctx context.Context, files fs.FS) error {
 	}
 	return nil
 }
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Dialect says which database this is.
+func (d *DB) Dialect() Dialect { return d.dialect }
 
 // Ping checks that the database answers; /readyz uses it.
 func (d *DB) Ping(ctx context.Context) error {

@@ -28,13 +28,13 @@ func isUniqueViolation(err error) bool {
 	if errors.As(err, &se) {
 		return se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey
 	}
-	return false
+	return pgCode(err) == "23505"
 }
 
 // isForeignKeyViolation reports whether err is a foreign key violation.
 func isForeignKeyViolation(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqliteConstraintForeignKey
+	return (errors.As(err, &se) && se.Code() == sqliteConstraintForeignKey) || pgCode(err) == "23503"
 }
 
 // conflictOr translates a unique violation into a CONFLICT on field.

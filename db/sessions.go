@@ -390,11 +390,18 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 	var ended []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := d.now()
-		ok, err := tx.NewSelect().Model((*membershipRow)(nil)).Where("user_id = ? AND tenant_id = ?", userID, tenantID).Exists(ctx)
-		if err != nil {
+		// Lock the membership row: on PostgreSQL, concurrent logins of one
+		// user (from any instance) queue here, so the concurrency limit holds.
+		// SQLite's write transactions are serialised already.
+		q := tx.NewSelect().Model((*membershipRow)(nil)).Column("user_id").Where("user_id = ? AND tenant_id = ?", userID, tenantID)
+		if d.dialect == Postgres {
+			q = q.For("UPDATE")
+		}
+		var locked []string
+		if err := q.Scan(ctx, &locked); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if !ok {
+		if len(locked) == 0 {
 			return apperr.Errorf(apperr.NotFound, "user %s is not a member of tenant %s", userID, tenantID)
 		}
 		env, tenant, err := policyLevels(ctx, tx, tenantID)
@@ -491,6 +498,9 @@ func (d *DB) CountActiveSessions(ctx context.Context, userIDs []string, tenantID
 		return nil, err
 	}
 	out := make(map[string]int, len(userIDs))
+	for _, id := range userIDs {
+		out[id] = 0
+	}
 	for _, r := range rows {
 		out[r.UserID] = r.N
 	}
