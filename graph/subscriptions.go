@@ -106,6 +106,10 @@ func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
 			if ae, ok := apperr.As(p.Failure); ok && ae.Reason != "" {
 				msg = "unauthorized: the session has ended (" + ae.Reason + ")"
 			}
+			// The close frame carries the message too: graphql-transport-ws
+			// has no connection_error message, so gqlgen drops the error and
+			// would close with a bare "terminated".
+			ctx = transport.AppendCloseReason(ctx, msg)
 			return transport.WithWebsocketCloseCode(ctx, closeUnauthorized), nil, errors.New(msg)
 		}
 		ctx = auth.WithPrincipal(ctx, p)
