@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestInteropWithNodeClients runs the end-to-end check in e2e/: the real
+// server binary driven by the graphql-ws and graphql-sse npm clients. It
+// needs Node and `npm ci` in e2e/ (which .ci/run does); without them it
+// skips, so `go test ./...` still passes on a machine without Node.
+func TestInteropWithNodeClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end check skipped in -short mode")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; the end-to-end check with graphql-ws and graphql-sse needs it (see e2e/README.md)")
+	}
+	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "graphql-ws")); err != nil {
+		t.Skip("e2e/node_modules is missing; run `cd e2e && npm ci` to enable the end-to-end check")
+	}
+	cmd := exec.Command(node, "--test")
+	cmd.Dir = "e2e"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test failed: %v\n%s", err, out)
+	}
+	t.Logf("node --test:\n%s", out)
+}
