@@ -48,10 +48,10 @@ type DB struct {
 type Config struct {
 	// DSN is a SQLite file path, a "file:" URI or "sqlite://path", or a
 	// PostgreSQL URL ("postgres://user:pass@host/db?sslmode=disable").
-	DSN    string
+	DSN string
 	// MaxConns bounds PostgreSQL's connection pool (default 20).
 	MaxConns int
-	Logger *slog.Logger
+	Logger   *slog.Logger
 	// Clock stamps created_at columns; nil means the wall clock.
 	Clock clock.Clock
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,6 +15,7 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/migrations"
 )
 
@@ -22,6 +24,15 @@ import (
 const migrationLockKey = 0x5e55_1011
 
 func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, clk clock.Clock) (*DB, error) {
+	dsn := cfg.DSN
+	if u, err := url.Parse(dsn); err == nil && u.Query().Get("connect_timeout") == "" {
+		// Fail fast when PostgreSQL is unreachable instead of hanging requests.
+		q := u.Query()
+		q.Set("connect_timeout", "3")
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
+	cfg.DSN = dsn
 	sqldb, err := sql.Open("pgx", cfg.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", redact(cfg.DSN), err)
@@ -79,4 +90,102 @@ func pgCode(err error) string {
 		return pe.Code
 	}
 	return ""
+}
+
+// Notify sends a NOTIFY on the events channel (PostgreSQL only).
+func (d *DB) Notify(ctx context.Context, payload string) error {
+	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", "sessiond_events", payload)
+	return err
+}
+
+// SessionsByIDs returns the sessions that exist among ids.
+func (d *DB) SessionsByIDs(ctx context.Context, ids []string) ([]model.Session, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rows []sessionRow
+	if err := d.bun.NewSelect().Model(&rows).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]model.Session, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, nil
+}
+
+// SessionsEndedSince returns the sessions ended at or after t.
+func (d *DB) SessionsEndedSince(ctx context.Context, t time.Time) ([]model.Session, error) {
+	var rows []sessionRow
+	if err := d.bun.NewSelect().Model(&rows).Where("ended_at >= ?", ms(t)).Order("ended_at").Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]model.Session, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, nil
+}
+
+// schedulerLockKey is the advisory lock held by the one instance that runs
+// the expiry scheduler.
+const schedulerLockKey = 0x5e55_5c4e
+
+// Leadership is a held scheduler lock.
+type Leadership struct {
+	conn *sql.Conn
+	lost chan struct{}
+	done chan struct{}
+}
+
+// Lost is closed when the lock's connection fails (the lock is gone).
+func (l *Leadership) Lost() <-chan struct{} { return l.lost }
+
+// Release gives the lock up.
+func (l *Leadership) Release() {
+	close(l.done)
+	if l.conn == nil {
+		return
+	}
+	_, _ = l.conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", schedulerLockKey)
+	_ = l.conn.Close()
+}
+
+// TryLead takes the scheduler lock if no other instance holds it. It holds
+// the lock on a dedicated connection, checked every second; when that
+// connection dies PostgreSQL releases the lock and another instance takes
+// over. On SQLite there is one instance per file: it always leads.
+func (d *DB) TryLead(ctx context.Context) (*Leadership, bool, error) {
+	if d.dialect != Postgres {
+		return &Leadership{lost: make(chan struct{}), done: make(chan struct{})}, true, nil
+	}
+	conn, err := d.sql.Conn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", schedulerLockKey).Scan(&got); err != nil || !got {
+		_ = conn.Close()
+		return nil, false, err
+	}
+	l := &Leadership{conn: conn, lost: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.done:
+				return
+			case <-t.C:
+				pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				err := conn.PingContext(pctx)
+				cancel()
+				if err != nil {
+					close(l.lost)
+					return
+				}
+			}
+		}
+	}()
+	return l, true, nil
 }

@@ -6,8 +6,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/expiry"
 	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
 )
 
@@ -43,6 +46,13 @@ type Config struct {
 	Clock clock.Clock
 }
 
+// Bus is the event bus with what the app itself needs of it.
+type Bus interface {
+	events.Bus
+	Subscribers() int
+	Close()
+}
+
 // App is one sessiond instance without its listener.
 type App struct {
 	Handler   http.Handler
@@ -50,7 +60,7 @@ type App struct {
 	Store     *db.DB
 	AdminKeys *auth.AdminKeys
 	Sessions  *session.Service
-	Bus       *events.Memory
+	Bus       Bus
 	Scheduler *expiry.Scheduler
 
 	stop context.CancelFunc
@@ -75,9 +85,23 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	bus := events.NewMemory()
-	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit, WarnBefore: cfg.ExpiringSoon})
+	scfg := session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit, WarnBefore: cfg.ExpiringSoon}
+	var bus Bus = events.NewMemory()
+	if store.Dialect() == db.Postgres {
+		// Several instances may share the database: events go through
+		// LISTEN/NOTIFY, one elected instance schedules expiry, and activity
+		// not yet written by another instance is honoured for one flush.
+		if scfg.ActivityFlush <= 0 {
+			scfg.ActivityFlush = 500 * time.Millisecond
+		}
+		scfg.ExpiryGrace = scfg.ActivityFlush
+		bus = events.NewPG(store, store.DSN(), instanceID(), cfg.Logger)
+	}
+	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, scfg)
 	sched := expiry.New(sessions, cfg.Clock, cfg.Logger)
+	if store.Dialect() == db.Postgres {
+		sched.Leader = leader{store}
+	}
 	sessions.OnDeadline(sched.Wake)
 
 	dir := directory.New(store, sessions)
@@ -94,6 +118,23 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	go func() { defer a.wg.Done(); sched.Run(runCtx) }()
 	go func() { defer a.wg.Done(); sessions.RunFlusher(runCtx) }()
 	return a, nil
+}
+
+// leader adapts the store's advisory lock to the scheduler's Leader.
+type leader struct{ store *db.DB }
+
+func (l leader) TryLead(ctx context.Context) (expiry.Lease, bool, error) {
+	lease, ok, err := l.store.TryLead(ctx)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	return lease, true, nil
+}
+
+// instanceID names this process in cross-instance notifications.
+func instanceID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), secret.NewToken("")[:8])
 }
 
 // Close stops the workers (flushing pending activity) and the database.

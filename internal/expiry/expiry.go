@@ -19,12 +19,30 @@ type Ender interface {
 	EndDue(ctx context.Context) (int, error)
 }
 
+// Lease is held by the one instance that schedules.
+type Lease interface {
+	// Lost is closed when the lease is gone (its connection failed).
+	Lost() <-chan struct{}
+	Release()
+}
+
+// Leader elects the scheduling instance when several share a database.
+type Leader interface {
+	// TryLead takes the lease if nobody holds it.
+	TryLead(ctx context.Context) (Lease, bool, error)
+}
+
 // Scheduler wakes at the next session deadline.
 type Scheduler struct {
 	ender Ender
-	clock clock.Clock
-	log   *slog.Logger
-	wake  chan time.Time
+	// Leader, when set, lets only the instance holding its lease schedule;
+	// the others try to take over every TakeoverEvery.
+	Leader Leader
+	// TakeoverEvery is how often a follower tries to lead (default 2 s).
+	TakeoverEvery time.Duration
+	clock         clock.Clock
+	log           *slog.Logger
+	wake          chan time.Time
 	// MaxSleep bounds one sleep, so deadlines written by another process
 	// are noticed even without a wake-up (default 1 minute).
 	MaxSleep time.Duration
@@ -34,7 +52,7 @@ type Scheduler struct {
 
 // New returns a scheduler over ender.
 func New(ender Ender, clk clock.Clock, log *slog.Logger) *Scheduler {
-	return &Scheduler{ender: ender, clock: clk, log: log, wake: make(chan time.Time, 64), MaxSleep: time.Minute, RetryAfter: time.Second}
+	return &Scheduler{ender: ender, clock: clk, log: log, wake: make(chan time.Time, 64), MaxSleep: time.Minute, RetryAfter: time.Second, TakeoverEvery: 2 * time.Second}
 }
 
 // Wake tells the scheduler of a deadline that may be earlier than the one
@@ -47,8 +65,39 @@ func (s *Scheduler) Wake(t time.Time) {
 	}
 }
 
-// Run ends due sessions until ctx ends.
+// Run ends due sessions until ctx ends; with a Leader, only while it holds
+// the lease.
 func (s *Scheduler) Run(ctx context.Context) {
+	if s.Leader == nil {
+		s.lead(ctx, nil)
+		return
+	}
+	for ctx.Err() == nil {
+		lease, ok, err := s.Leader.TryLead(ctx)
+		if err != nil {
+			s.log.WarnContext(ctx, "scheduler: could not try to lead", "err", err)
+		}
+		if !ok {
+			t := time.NewTimer(s.TakeoverEvery)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		s.log.InfoContext(ctx, "scheduler: this instance now schedules expiry")
+		s.lead(ctx, lease.Lost())
+		lease.Release()
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "scheduler: lost the lead; another instance takes over")
+		}
+	}
+}
+
+// lead runs scheduling rounds until ctx ends or lost is closed.
+func (s *Scheduler) lead(ctx context.Context, lost <-chan struct{}) {
 	timer := s.clock.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C()
@@ -67,6 +116,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-lost:
 				return
 			case <-timer.C():
 				break wait

@@ -58,6 +58,11 @@ type Config struct {
 	// WarnBefore is how long before a deadline EXPIRING_SOON is sent
 	// (default 2 minutes).
 	WarnBefore time.Duration
+	// ExpiryGrace delays ending a session past its stored deadline, so that
+	// activity another instance has not written yet (at most ActivityFlush
+	// old) is honoured. Zero for a single instance, which flushes its own
+	// activity before it expires anything.
+	ExpiryGrace time.Duration
 }
 
 // Service is the session lifecycle.
@@ -96,7 +101,7 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 		cfg.LoginLimit = ratelimit.DefaultPolicy()
 	}
 	dummy, _ := secret.HashPassword(secret.NewToken("dummy"))
-	return &Service{
+	s := &Service{
 		store: store, bus: bus, clock: clk, log: log, cfg: cfg,
 		ua:        useragent.NewParser(),
 		cache:     expirable.NewLRU[string, model.Session](100_000, nil, cfg.CacheTTL),
@@ -106,6 +111,18 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 		pending:   map[string]time.Time{},
 		wake:      func(time.Time) {},
 	}
+	// Sessions ended by another instance leave this one's token cache too.
+	_, _ = bus.Watch(context.Background(), events.Filter{}, func(e events.Event) {
+		if e.Kind != events.Terminated {
+			return
+		}
+		if e.Session.TokenHash != "" {
+			s.cache.Remove(e.Session.TokenHash)
+		} else {
+			s.cache.Purge()
+		}
+	})
+	return s
 }
 
 // OnDeadline registers the scheduler's wake-up: f is told of every new
@@ -308,7 +325,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 		return ses, endedError(ses.EndReason)
 	}
 	ses = s.withPending(ses)
-	if now := s.clock.Now(); !ses.ExpiresAt.After(now) {
+	if now := s.clock.Now(); !ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
 		reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
 		ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
 		if err != nil {
@@ -477,7 +494,7 @@ func (s *Service) warnDue(ctx context.Context) error {
 func (s *Service) endAllDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		now := s.clock.Now()
+		now := s.clock.Now().Add(-s.cfg.ExpiryGrace)
 		due, err := s.store.DueSessions(ctx, now, dueBatch)
 		if err != nil {
 			return total, err
@@ -523,6 +540,7 @@ func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
 	if err != nil {
 		return time.Time{}, false, err
 	}
+	next = next.Add(s.cfg.ExpiryGrace)
 	if wok && warn.Add(-s.cfg.WarnBefore).Before(next) {
 		next = warn.Add(-s.cfg.WarnBefore)
 	}
@@ -540,7 +558,7 @@ func (s *Service) Live(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	ses = s.withPending(ses)
-	return !ses.Ended() && ses.ExpiresAt.After(s.clock.Now()), nil
+	return !ses.Ended() && ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(s.clock.Now()), nil
 }
 
 // Get returns a session with activity not yet written counted in.
@@ -556,7 +574,7 @@ func (s *Service) Get(ctx context.Context, id string) (model.Session, error) {
 // would, so a caller never waits on a session that is over but not swept.
 func (s *Service) EndIfDue(ctx context.Context, ses model.Session) error {
 	ses = s.withPending(ses)
-	if ses.Ended() || ses.ExpiresAt.After(s.clock.Now()) {
+	if ses.Ended() || ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(s.clock.Now()) {
 		return nil
 	}
 	_, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)

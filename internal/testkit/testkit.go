@@ -5,13 +5,18 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
@@ -37,12 +42,14 @@ func WithClock(c clock.Clock) Option { return func(cfg *app.Config) { cfg.Clock 
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
 
-// Start opens a fresh SQLite file in t.TempDir(), wires the app exactly as
-// production does and serves it over httptest. Everything closes at cleanup.
+// Start opens a fresh database, wires the app exactly as production does and
+// serves it over httptest. Everything closes at cleanup. The database is a
+// SQLite file in t.TempDir(), or, when SESSIOND_TEST_POSTGRES is set, a new
+// PostgreSQL database made for this test (see FreshDatabase).
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	key := secret.NewToken(secret.AdminKeyPrefix)
-	cfg := app.Config{Database: filepath.Join(t.TempDir(), "sessiond.db"), AdminKey: key}
+	cfg := app.Config{Database: FreshDatabase(t), AdminKey: key}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -58,6 +65,49 @@ func Start(t testing.TB, opts ...Option) *Server {
 		_ = a.Close()
 	})
 	return s
+}
+
+// PostgresEnv names the variable that points the suite at PostgreSQL: a
+// URL of a database the tests may create other databases from, e.g.
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
+const PostgresEnv = "SESSIOND_TEST_POSTGRES"
+
+// FreshDatabase returns the DSN of an empty database for one test: a new
+// SQLite file, or a new PostgreSQL database dropped at cleanup when
+// SESSIOND_TEST_POSTGRES is set.
+func FreshDatabase(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		return filepath.Join(t.TempDir(), "sessiond.db")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open %s: %v", PostgresEnv, err)
+	}
+	name := "sessiond_test_" + strings.ToLower(strings.ReplaceAll(secret.NewToken("")[:16], "-", "_"))
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		_ = admin.Close()
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		_ = admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// RequirePostgres skips a test that only makes sense on PostgreSQL.
+func RequirePostgres(t testing.TB) {
+	t.Helper()
+	if os.Getenv(PostgresEnv) == "" {
+		t.Skipf("PostgreSQL test: set %s to a PostgreSQL URL to run it", PostgresEnv)
+	}
 }
 
 // Response is a decoded GraphQL response.

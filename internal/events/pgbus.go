@@ -1,0 +1,377 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// Channel is the PostgreSQL NOTIFY channel sessiond instances share.
+const Channel = "sessiond_events"
+
+// PGStore is what the PostgreSQL bus needs of the database.
+type PGStore interface {
+	// Notify sends one NOTIFY on Channel with the payload.
+	Notify(ctx context.Context, payload string) error
+	// SessionsByIDs loads sessions to turn notified ids back into events.
+	SessionsByIDs(ctx context.Context, ids []string) ([]model.Session, error)
+	// SessionsEndedSince lists sessions ended at or after t, to re-sync
+	// after the listener lost its connection.
+	SessionsEndedSince(ctx context.Context, t time.Time) ([]model.Session, error)
+}
+
+// PG is the Bus for several instances on one PostgreSQL database: events
+// are delivered at once to this instance's subscribers and sent to the
+// other instances with NOTIFY, batched, as compact ids; each instance's
+// listener loads the sessions and delivers them to its own subscribers.
+// A listener that loses its connection reconnects and re-publishes the
+// terminations it may have missed; duplicates are dropped, so a subscriber
+// sees each session end once.
+type PG struct {
+	local    *Memory
+	store    PGStore
+	dsn      string
+	instance string
+	log      *slog.Logger
+
+	queue chan compact
+	seen  *lru.Cache[string, struct{}]
+
+	mu        sync.Mutex
+	listening bool
+	lastSeen  time.Time
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+var _ Bus = (*PG)(nil)
+
+// compact is one event as sent in a notification: the receiver loads the
+// session by id. Terminations also carry user, tenant and reason, so they
+// are delivered even when the session row is gone (a deleted user).
+type compact struct {
+	Kind     byte   // 'C'reated, 'T'erminated, 'E'xpiring soon
+	ID       string // session id
+	At       int64  // Unix milliseconds
+	UserID   string
+	TenantID string
+	Reason   string
+}
+
+func (c compact) item() []string {
+	out := []string{string(c.Kind), c.ID, strconv.FormatInt(c.At, 10)}
+	if c.Kind == 'T' {
+		out = append(out, c.UserID, c.TenantID, c.Reason)
+	}
+	return out
+}
+
+type payload struct {
+	Instance string     `json:"i"`
+	Events   [][]string `json:"e"`
+}
+
+// Batching limits: PostgreSQL refuses payloads of 8000 bytes or more.
+const (
+	maxPayload    = 7500
+	batchWindow   = 5 * time.Millisecond
+	queueCapacity = 65536
+)
+
+// NewPG starts a PostgreSQL bus: a batcher that sends NOTIFY and a listener
+// on its own connection to dsn. instance names this process in payloads.
+func NewPG(store PGStore, dsn, instance string, log *slog.Logger) *PG {
+	seen, _ := lru.New[string, struct{}](200_000)
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &PG{
+		local: NewMemory(), store: store, dsn: dsn, instance: instance, log: log,
+		queue: make(chan compact, queueCapacity), seen: seen, stop: cancel,
+	}
+	b.wg.Add(2)
+	go func() { defer b.wg.Done(); b.batch(ctx) }()
+	go func() { defer b.wg.Done(); b.listen(ctx) }()
+	return b
+}
+
+// Publish delivers events to this instance's subscribers at once and
+// queues them for the other instances.
+func (b *PG) Publish(ctx context.Context, evs ...Event) error {
+	fresh := evs[:0:0]
+	for _, e := range evs {
+		if b.firstTime(e) {
+			fresh = append(fresh, e)
+		}
+	}
+	if err := b.local.Publish(ctx, fresh...); err != nil {
+		return err
+	}
+	for _, e := range fresh {
+		c := compact{Kind: kindCode(e.Kind), ID: e.Session.ID, At: e.At.UnixMilli(), UserID: e.Session.UserID, TenantID: e.Session.TenantID, Reason: string(e.Session.EndReason)}
+		select {
+		case b.queue <- c:
+		default:
+			// The queue is full: other instances will re-sync terminations
+			// from the database; say so rather than block the caller.
+			b.log.Warn("event notification queue full; dropping a notification", "session", e.Session.ID, "kind", e.Kind)
+		}
+	}
+	return nil
+}
+
+// Subscribe registers a subscriber on this instance.
+func (b *PG) Subscribe(ctx context.Context, f Filter, buffer int) (*Subscription, error) {
+	return b.local.Subscribe(ctx, f, buffer)
+}
+
+// Watch registers a callback on this instance.
+func (b *PG) Watch(ctx context.Context, f Filter, fn func(Event)) (func(), error) {
+	return b.local.Watch(ctx, f, fn)
+}
+
+// Subscribers counts this instance's subscriptions.
+func (b *PG) Subscribers() int { return b.local.Subscribers() }
+
+// Listening reports whether the listener connection is up.
+func (b *PG) Listening() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.listening
+}
+
+// Close stops the batcher (sending what is queued) and the listener, and
+// ends every subscription.
+func (b *PG) Close() {
+	b.stop()
+	b.wg.Wait()
+	b.local.Close()
+}
+
+// firstTime reports whether an event has not been delivered here before.
+// TERMINATED and EXPIRING_SOON happen once per session or deadline, so a
+// repeat (an own notification, a re-sync) is dropped.
+func (b *PG) firstTime(e Event) bool {
+	var key string
+	switch e.Kind {
+	case Terminated:
+		key = "T" + e.Session.ID
+	case ExpiringSoon:
+		key = "E" + e.Session.ID + strconv.FormatInt(e.Session.ExpiresAt.UnixMilli(), 10)
+	case Created:
+		key = "C" + e.Session.ID
+	default:
+		return true
+	}
+	ok, _ := b.seen.ContainsOrAdd(key, struct{}{})
+	return !ok
+}
+
+func kindCode(k Kind) byte {
+	switch k {
+	case Terminated:
+		return 'T'
+	case ExpiringSoon:
+		return 'E'
+	}
+	return 'C'
+}
+
+func kindOf(c byte) Kind {
+	switch c {
+	case 'T':
+		return Terminated
+	case 'E':
+		return ExpiringSoon
+	}
+	return Created
+}
+
+// batch sends queued events in as few notifications as fit the payload limit.
+func (b *PG) batch(ctx context.Context) {
+	var pending [][]string
+	size := 0
+	flush := func(ctx context.Context) {
+		if len(pending) == 0 {
+			return
+		}
+		body, _ := json.Marshal(payload{Instance: b.instance, Events: pending})
+		if err := b.store.Notify(ctx, string(body)); err != nil {
+			b.log.Error("notify other instances", "err", err, "events", len(pending))
+		}
+		pending, size = pending[:0], 0
+	}
+	add := func(c compact) {
+		item := c.item()
+		n := 8
+		for _, f := range item {
+			n += len(f) + 3
+		}
+		if size+n > maxPayload-len(b.instance)-32 {
+			flush(ctx)
+		}
+		pending = append(pending, item)
+		size += n
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case c := <-b.queue:
+					add(c)
+				default:
+					flush(context.WithoutCancel(ctx))
+					return
+				}
+			}
+		case c := <-b.queue:
+			add(c)
+			timer := time.NewTimer(batchWindow)
+		collect:
+			for {
+				select {
+				case c := <-b.queue:
+					add(c)
+				case <-timer.C:
+					break collect
+				case <-ctx.Done():
+					timer.Stop()
+					break collect
+				}
+			}
+			flush(ctx)
+		}
+	}
+}
+
+// listen receives other instances' notifications until ctx ends,
+// reconnecting with backoff and re-syncing terminations after a gap.
+func (b *PG) listen(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := b.listenOnce(ctx)
+		b.mu.Lock()
+		b.listening = false
+		b.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn("event listener disconnected; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (b *PG) listenOnce(ctx context.Context) error {
+	connectCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := pgx.Connect(connectCtx, b.dsn)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	gapStart := b.lastSeen
+	b.listening = true
+	b.mu.Unlock()
+	// Terminations committed while no listener was up were not heard:
+	// deliver them from the database (duplicates are dropped).
+	if !gapStart.IsZero() {
+		ended, err := b.store.SessionsEndedSince(ctx, gapStart.Add(-2*time.Second))
+		if err != nil {
+			return err
+		}
+		evs := make([]Event, 0, len(ended))
+		for _, s := range ended {
+			if b.firstTime(Event{Kind: Terminated, Session: s}) {
+				evs = append(evs, Event{Kind: Terminated, Session: s, At: *s.EndedAt})
+			}
+		}
+		_ = b.local.Publish(ctx, evs...)
+		b.log.Info("event listener re-synced after a gap", "terminations", len(evs))
+	}
+	for {
+		b.mu.Lock()
+		b.lastSeen = time.Now()
+		b.mu.Unlock()
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			// Quiet period: check the connection is alive, then wait again.
+			if err := conn.Ping(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b.deliver(ctx, n.Payload)
+	}
+}
+
+// deliver turns one notification into events for this instance.
+func (b *PG) deliver(ctx context.Context, raw string) {
+	var p payload
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		b.log.Warn("unreadable event notification", "err", err)
+		return
+	}
+	if p.Instance == b.instance || len(p.Events) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(p.Events))
+	for _, e := range p.Events {
+		if len(e) >= 3 {
+			ids = append(ids, e[1])
+		}
+	}
+	sessions, err := b.store.SessionsByIDs(ctx, ids)
+	if err != nil {
+		b.log.Error("load notified sessions", "err", err)
+		return
+	}
+	byID := make(map[string]model.Session, len(sessions))
+	for _, s := range sessions {
+		byID[s.ID] = s
+	}
+	evs := make([]Event, 0, len(p.Events))
+	for _, e := range p.Events {
+		if len(e) < 3 || e[0] == "" {
+			continue
+		}
+		at, _ := strconv.ParseInt(e[2], 10, 64)
+		kind := kindOf(e[0][0])
+		s, ok := byID[e[1]]
+		if !ok {
+			if kind != Terminated || len(e) < 6 {
+				continue // gone, and nothing to tell
+			}
+			// Deleted with its user or tenant: deliver what the notification carries.
+			ended := time.UnixMilli(at).UTC()
+			s = model.Session{ID: e[1], UserID: e[3], TenantID: e[4], EndReason: model.EndReason(e[5]), EndedAt: &ended}
+		}
+		ev := Event{Kind: kind, Session: s, At: time.UnixMilli(at).UTC()}
+		if b.firstTime(ev) {
+			evs = append(evs, ev)
+		}
+	}
+	_ = b.local.Publish(ctx, evs...)
+}
