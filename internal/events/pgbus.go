@@ -18,6 +18,9 @@ import (
 // Channel is the PostgreSQL NOTIFY channel sessiond instances share.
 const Channel = "sessiond_events"
 
+// ListenerApplicationName is the application_name of listener connections.
+const ListenerApplicationName = "sessiond-listener"
+
 // PGStore is what the PostgreSQL bus needs of the database.
 type PGStore interface {
 	// Notify sends one NOTIFY on Channel with the payload.
@@ -276,8 +279,14 @@ func (b *PG) listen(ctx context.Context) {
 }
 
 func (b *PG) listenOnce(ctx context.Context) error {
+	cfg, err := pgx.ParseConfig(b.dsn)
+	if err != nil {
+		return err
+	}
+	// Name the connection so operators (and tests) can find the listener.
+	cfg.RuntimeParams["application_name"] = ListenerApplicationName
 	connectCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.Connect(connectCtx, b.dsn)
+	conn, err := pgx.ConnectConfig(connectCtx, cfg)
 	cancel()
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ package expiry
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/clock"
@@ -40,6 +41,7 @@ type Scheduler struct {
 	Leader Leader
 	// TakeoverEvery is how often a follower tries to lead (default 2 s).
 	TakeoverEvery time.Duration
+	leading       atomic.Bool
 	clock         clock.Clock
 	log           *slog.Logger
 	wake          chan time.Time
@@ -88,13 +90,18 @@ func (s *Scheduler) Run(ctx context.Context) {
 			continue
 		}
 		s.log.InfoContext(ctx, "scheduler: this instance now schedules expiry")
+		s.leading.Store(true)
 		s.lead(ctx, lease.Lost())
+		s.leading.Store(false)
 		lease.Release()
 		if ctx.Err() == nil {
 			s.log.WarnContext(ctx, "scheduler: lost the lead; another instance takes over")
 		}
 	}
 }
+
+// Leading reports whether this instance schedules now (always with no Leader).
+func (s *Scheduler) Leading() bool { return s.Leader == nil || s.leading.Load() }
 
 // lead runs scheduling rounds until ctx ends or lost is closed.
 func (s *Scheduler) lead(ctx context.Context, lost <-chan struct{}) {

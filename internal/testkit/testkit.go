@@ -39,6 +39,9 @@ type Option func(*app.Config)
 // WithClock runs the server on a controllable clock.
 func WithClock(c clock.Clock) Option { return func(cfg *app.Config) { cfg.Clock = c } }
 
+// WithAdminKey fixes the admin key, e.g. for several instances of one environment.
+func WithAdminKey(key string) Option { return func(cfg *app.Config) { cfg.AdminKey = key } }
+
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
 
@@ -58,7 +61,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("open app: %v", err)
 	}
 	hs := httptest.NewServer(a.Handler)
-	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: key, DBPath: cfg.Database}
+	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()

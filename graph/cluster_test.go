@@ -1,0 +1,255 @@
+package graph_test
+
+// Several sessiond instances on one PostgreSQL database. These tests need
+// SESSIOND_TEST_POSTGRES and skip without it.
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/testkit"
+)
+
+// cluster starts n instances on one fresh PostgreSQL database, sharing the
+// admin key and, when clk is not nil, a fake clock.
+func cluster(t *testing.T, n int, clk clock.Clock) []*testkit.Server {
+	t.Helper()
+	testkit.RequirePostgres(t)
+	dsn := testkit.FreshDatabase(t)
+	opts := []testkit.Option{testkit.WithDatabase(dsn)}
+	if clk != nil {
+		opts = append(opts, testkit.WithClock(clk))
+	}
+	first := testkit.Start(t, opts...)
+	out := []*testkit.Server{first}
+	for range n - 1 {
+		out = append(out, testkit.Start(t, append(opts, testkit.WithAdminKey(first.AdminKey))...))
+	}
+	// Wait until every instance listens for the others' events.
+	waitFor(t, "all listeners up", func() bool {
+		for _, s := range out {
+			if b, ok := s.App.Bus.(*events.PG); !ok || !b.Listening() {
+				return false
+			}
+		}
+		return true
+	})
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// wsSubscribe opens a graphql-transport-ws subscription on s and returns a
+// channel of the raw `next` payloads.
+func wsSubscribe(t *testing.T, s *testkit.Server, token, query string) <-chan string {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(s.URL, "http")
+	c, _, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+		t.Fatal(err)
+	}
+	var ack struct{ Type string }
+	if err := c.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("want connection_ack, got %q (%v)", ack.Type, err)
+	}
+	if err := c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	out := make(chan string, 64)
+	go func() {
+		defer close(out)
+		for {
+			var m struct {
+				Type    string
+				Payload map[string]any
+			}
+			if err := c.ReadJSON(&m); err != nil {
+				return
+			}
+			switch m.Type {
+			case "next":
+				out <- fmt.Sprint(m.Payload)
+			case "ping":
+				_ = c.WriteJSON(map[string]string{"type": "pong"})
+			}
+		}
+	}()
+	// Give the subscription a moment to register on the bus.
+	time.Sleep(100 * time.Millisecond)
+	return out
+}
+
+func expectPush(t *testing.T, ch <-chan string, want string) string {
+	t.Helper()
+	select {
+	case got, ok := <-ch:
+		if !ok {
+			t.Fatalf("subscription closed before a push containing %q", want)
+		}
+		if !strings.Contains(got, want) {
+			t.Fatalf("want a push containing %q, got %s", want, got)
+		}
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no push containing %q within 10 s", want)
+	}
+	return ""
+}
+
+func expectNoPush(t *testing.T, ch <-chan string, within time.Duration) {
+	t.Helper()
+	select {
+	case got, ok := <-ch:
+		if ok {
+			t.Fatalf("want no further push, got %s", got)
+		}
+	case <-time.After(within):
+	}
+}
+
+func TestClusterRevokeOnOneInstanceReachesSubscriberOnAnother(t *testing.T) {
+	nodes := cluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	w := a.NewWorkspace("cluster-revoke")
+	ses := a.Login(w.MemberEmail, w.Password, "")
+	pushes := wsSubscribe(t, b, ses.Token, `subscription { sessionTerminated { id endReason } }`)
+	a.Admin(`mutation($id: ID!) { revokeSession(id: $id) { id } }`, map[string]any{"id": ses.ID}, nil)
+	expectPush(t, pushes, "REVOKED_BY_ADMIN")
+	// And instance B refuses the token at once (its cache was evicted).
+	b.MustFail(testkit.Request{Query: `{ me { session { id } } }`, Token: ses.Token}, "UNAUTHENTICATED")
+}
+
+func TestClusterIdleTimeoutEndsAndPushesOnce(t *testing.T) {
+	clk := clock.NewFake(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
+	nodes := cluster(t, 3, clk)
+	w := nodes[0].NewWorkspace("cluster-idle")
+	nodes[0].Admin(`mutation { updateSessionPolicy(input: {idleTimeout: {enabled: true, duration: {value: 30, unit: MINUTES}}}) { terminatedSessions } }`, nil, nil)
+	ses := nodes[1].Login(w.MemberEmail, w.Password, "")
+	watcher := nodes[0].Login(w.AdminEmail, w.Password, "")
+	var streams []<-chan string
+	for _, n := range nodes {
+		streams = append(streams, wsSubscribe(t, n, watcher.Token, fmt.Sprintf(`subscription { sessionEvents(userId: %q) { kind reason session { id } } }`, w.MemberID)))
+	}
+	// The watcher keeps its own session alive; the member's goes idle.
+	for range 4 {
+		clk.Advance(8 * time.Minute)
+		nodes[0].MustDo(testkit.Request{Query: `mutation { recordActivity { id } }`, Token: watcher.Token}, nil)
+	}
+	for i, s := range streams {
+		got := expectPush(t, s, "IDLE_TIMEOUT")
+		if !strings.Contains(got, ses.ID) {
+			t.Fatalf("instance %d: push for the wrong session: %s", i, got)
+		}
+	}
+	for _, s := range streams {
+		expectNoPush(t, s, 300*time.Millisecond)
+	}
+	var audit struct {
+		AuditLog struct{ Edges []struct{ Node struct{ Action, TargetID string } } }
+	}
+	nodes[2].Admin(`{ auditLog(first: 200) { edges { node { action targetId } } } }`, nil, &audit)
+	ends := 0
+	for _, e := range audit.AuditLog.Edges {
+		if e.Node.Action == "session.ended" && e.Node.TargetID == ses.ID {
+			ends++
+		}
+	}
+	if ends != 1 {
+		t.Fatalf("want the session ended exactly once in the audit log, got %d", ends)
+	}
+}
+
+func TestClusterSchedulerHandsOverWhenTheLeaderStops(t *testing.T) {
+	clk := clock.NewFake(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
+	nodes := cluster(t, 2, clk)
+	var leader, follower *testkit.Server
+	waitFor(t, "one instance to lead", func() bool {
+		for i, n := range nodes {
+			if n.App.Scheduler.Leading() {
+				leader, follower = n, nodes[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	w := follower.NewWorkspace("cluster-handover")
+	follower.Admin(`mutation { updateSessionPolicy(input: {idleTimeout: {enabled: true, duration: {value: 10, unit: MINUTES}}}) { terminatedSessions } }`, nil, nil)
+	ses := follower.Login(w.MemberEmail, w.Password, "")
+	pushes := wsSubscribe(t, follower, follower.AdminKey, fmt.Sprintf(`subscription { sessionEvents(userId: %q) { kind reason session { id } } }`, w.MemberID))
+
+	if err := leader.App.Close(); err != nil {
+		t.Fatalf("stop the leader: %v", err)
+	}
+	waitFor(t, "the follower to take over the scheduler", follower.App.Scheduler.Leading)
+	clk.Advance(11 * time.Minute)
+	got := expectPush(t, pushes, "IDLE_TIMEOUT")
+	if !strings.Contains(got, ses.ID) {
+		t.Fatalf("push for the wrong session: %s", got)
+	}
+}
+
+func TestClusterConcurrencyLimitHoldsAcrossInstances(t *testing.T) {
+	nodes := cluster(t, 3, nil)
+	w := nodes[0].NewWorkspace("cluster-limit")
+	nodes[0].Admin(`mutation { updateSessionPolicy(input: {maxConcurrentSessions: {enabled: true, maxSessions: 3}}) { terminatedSessions } }`, nil, nil)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i%3].CreateSession(w.MemberID, w.TenantID)
+		}()
+	}
+	wg.Wait()
+	var out struct {
+		User struct{ ActiveSessionCount int }
+	}
+	nodes[1].Admin(`query($id: ID!) { user(id: $id) { activeSessionCount } }`, map[string]any{"id": w.MemberID}, &out)
+	if out.User.ActiveSessionCount != 3 {
+		t.Fatalf("want exactly 3 active sessions after 50 concurrent logins on 3 instances, got %d", out.User.ActiveSessionCount)
+	}
+}
+
+func TestClusterListenerReconnectsWithoutLosingTerminations(t *testing.T) {
+	nodes := cluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	w := a.NewWorkspace("cluster-listener")
+	ses := a.Login(w.MemberEmail, w.Password, "")
+	pushes := wsSubscribe(t, b, ses.Token, `subscription { sessionTerminated { id endReason } }`)
+
+	admin, err := sql.Open("pgx", a.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	// Kill every listener connection, and revoke while they are down.
+	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, events.ListenerApplicationName); err != nil {
+		t.Fatalf("terminate listeners: %v", err)
+	}
+	a.Admin(`mutation($id: ID!) { revokeSession(id: $id) { id } }`, map[string]any{"id": ses.ID}, nil)
+	expectPush(t, pushes, "REVOKED_BY_ADMIN")
+	waitFor(t, "B's listener to reconnect", b.App.Bus.(*events.PG).Listening)
+}
