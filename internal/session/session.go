@@ -280,34 +280,61 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 	ses, ok := s.cache.Get(hash)
 	if !ok {
 		var err error
-		ses, err = s.store.SessionByTokenHash(ctx, hash)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
-		}
-		if err != nil {
+		if ses, err = s.load(ctx, hash); err != nil {
 			return model.Session{}, err
-		}
-		if !secret.EqualHash(ses.TokenHash, hash) {
-			return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
-		}
-		if !ses.Ended() {
-			s.cache.Add(hash, ses)
 		}
 	}
 	if ses.Ended() {
 		return ses, endedError(ses.EndReason)
 	}
 	ses = s.withPending(ses)
-	if now := s.clock.Now(); !ses.ExpiresAt.After(now) {
-		reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
-		ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
-		if err != nil {
-			return model.Session{}, err
-		}
-		if len(ended) == 1 {
-			reason = ended[0].EndReason
-		}
-		return ses, endedError(reason)
+	now := s.clock.Now()
+	if ses.ExpiresAt.After(now) {
+		return ses, nil
+	}
+	// It looks expired, but the cached copy may be stale: its activity may
+	// have been flushed (and so left the pending map) since it was cached.
+	// Decide on the stored session, with pending activity written first, so
+	// that no session ends while it had activity within its idle timeout.
+	if err := s.Flush(ctx); err != nil {
+		return model.Session{}, err
+	}
+	s.cache.Remove(hash)
+	ses, err := s.load(ctx, hash)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if ses.Ended() {
+		return ses, endedError(ses.EndReason)
+	}
+	if ses.ExpiresAt.After(now) {
+		return s.withPending(ses), nil
+	}
+	reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
+	ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if len(ended) == 1 {
+		reason = ended[0].EndReason
+	}
+	return ses, endedError(reason)
+}
+
+// load reads a token's session from the store and caches it while active.
+func (s *Service) load(ctx context.Context, hash string) (model.Session, error) {
+	ses, err := s.store.SessionByTokenHash(ctx, hash)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
+	}
+	if err != nil {
+		return model.Session{}, err
+	}
+	if !secret.EqualHash(ses.TokenHash, hash) {
+		return model.Session{}, apperr.Errorf(apperr.Unauthenticated, "invalid credentials: the bearer token is not a valid admin key or session token")
+	}
+	if !ses.Ended() {
+		s.cache.Add(hash, ses)
 	}
 	return ses, nil
 }
