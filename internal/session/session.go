@@ -195,6 +195,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 // concurrency limit, the user's oldest sessions there end with
 // CONCURRENT_SESSION_LIMIT. NOT_FOUND when the user is not a member.
 func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantID string, c Client) (Grant, error) {
+	// The user's sessions past their idle deadline end here: judge them by
+	// their latest activity, so write it first.
+	if err := s.Flush(ctx); err != nil {
+		return Grant{}, err
+	}
 	token := secret.NewToken(secret.SessionTokenPrefix)
 	ses := model.Session{
 		TokenHash: secret.HashToken(token),
