@@ -58,6 +58,9 @@ func (s *Service) changePolicy(ctx context.Context, actor model.Actor, tenantID 
 		return PolicyOutcome{}, err
 	}
 	s.ended(ctx, res.Ended)
+	// The change rewrote the deadlines of the sessions it kept: cached
+	// copies must not outlive it.
+	s.cache.Purge()
 	// Deadlines may have moved earlier: let the scheduler look again.
 	s.wake(time.Time{})
 	eff := resolveScope(res.Levels, tenantID)
