@@ -484,6 +484,7 @@ func (d *DB) Sessions(ctx context.Context, f model.SessionFilter) ([]model.Sessi
 }
 
 // CountActiveSessions counts active sessions per user, in one tenant or all.
+// Every requested user has a count, zero when it has no active session.
 func (d *DB) CountActiveSessions(ctx context.Context, userIDs []string, tenantID string) (map[string]int, error) {
 	var rows []struct {
 		UserID string `bun:"user_id"`
@@ -498,6 +499,8 @@ func (d *DB) CountActiveSessions(ctx context.Context, userIDs []string, tenantID
 		return nil, err
 	}
 	out := make(map[string]int, len(userIDs))
+	// Users without rows have no active session; leaving them out would make
+	// the batching loader report them as not found.
 	for _, id := range userIDs {
 		out[id] = 0
 	}

@@ -168,7 +168,11 @@ func TestClusterIdleTimeoutEndsAndPushesOnce(t *testing.T) {
 		expectNoPush(t, s, 300*time.Millisecond)
 	}
 	var audit struct {
-		AuditLog struct{ Edges []struct{ Node struct{ Action, TargetID string } } }
+		AuditLog struct {
+			Edges []struct {
+				Node struct{ Action, TargetID string }
+			}
+		}
 	}
 	nodes[2].Admin(`{ auditLog(first: 200) { edges { node { action targetId } } } }`, nil, &audit)
 	ends := 0

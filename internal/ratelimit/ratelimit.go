@@ -14,8 +14,8 @@ import (
 type Policy struct {
 	// Free is how many failures in Window pass without delay.
 	Free int
-	// BaseDelay is the wait imposed after the first failure beyond Free; it
-	// doubles with each further failure.
+	// BaseDelay is the wait imposed once Free failures have passed (before
+	// the next attempt); it doubles with each further failure.
 	BaseDelay time.Duration
 	// MaxFailures within Window lock the key out until the window ends.
 	MaxFailures int
@@ -80,8 +80,9 @@ func (l *Limiter) Fail(key string, now time.Time) {
 	switch {
 	case e.failures >= l.policy.MaxFailures:
 		e.notBefore = e.first.Add(l.policy.Window)
-	case e.failures > l.policy.Free:
-		shift := min(e.failures-l.policy.Free-1, 20)
+	case e.failures >= max(l.policy.Free, 1):
+		// Free failures pass; the attempt after them already waits BaseDelay.
+		shift := min(e.failures-max(l.policy.Free, 1), 20)
 		e.notBefore = now.Add(l.policy.BaseDelay << shift)
 	}
 }

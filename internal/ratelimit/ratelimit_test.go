@@ -8,8 +8,8 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// policy lets 2 failures pass, then waits 1 s, 2 s, 4 s, and locks a key
-// out after 6 failures within 10 minutes.
+// policy lets 2 failures pass; the attempt after them waits 1 s, then 2 s,
+// 4 s…, and 6 failures within 10 minutes lock a key out.
 var policy = Policy{Free: 2, BaseDelay: time.Second, MaxFailures: 6, Window: 10 * time.Minute}
 
 func wantAllow(t *testing.T, l *Limiter, key string, now time.Time) {
@@ -31,20 +31,22 @@ func TestBackoff(t *testing.T) {
 		wantAllow(t, New(policy, 10), "k", t0)
 	})
 
-	t.Run("free failures pass without delay", func(t *testing.T) {
+	t.Run("free failures pass without delay, the next attempt waits", func(t *testing.T) {
 		l := New(policy, 10)
-		for i := range policy.Free {
+		for i := range policy.Free - 1 {
 			l.Fail("k", t0)
 			if ok, wait := l.Allow("k", t0); !ok || wait != 0 {
 				t.Fatalf("after %d failures: Allow = (%v, %v), want (true, 0)", i+1, ok, wait)
 			}
 		}
+		l.Fail("k", t0)
+		wantRefuse(t, l, "k", t0, policy.BaseDelay)
 	})
 
 	t.Run("each failure beyond free doubles the wait", func(t *testing.T) {
 		l := New(policy, 10)
 		now := t0
-		for range policy.Free {
+		for range policy.Free - 1 {
 			l.Fail("k", now)
 		}
 		for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
@@ -77,7 +79,7 @@ func TestBackoff(t *testing.T) {
 		later := t0.Add(policy.Window)
 		wantAllow(t, l, "k", later)
 		// A new window: the first failures are free again.
-		for range policy.Free {
+		for range policy.Free - 1 {
 			l.Fail("k", later)
 		}
 		wantAllow(t, l, "k", later)
@@ -112,7 +114,7 @@ func TestBackoff(t *testing.T) {
 		}
 		l.Reset("k")
 		wantAllow(t, l, "k", t0)
-		for range policy.Free {
+		for range policy.Free - 1 {
 			l.Fail("k", t0)
 		}
 		wantAllow(t, l, "k", t0)
@@ -156,13 +158,13 @@ func TestBoundedSize(t *testing.T) {
 
 func TestDefaultPolicy(t *testing.T) {
 	l := New(DefaultPolicy(), 10)
-	for range 3 {
+	for range 2 {
 		l.Fail("k", t0)
 	}
 	wantAllow(t, l, "k", t0)
 	l.Fail("k", t0)
 	wantRefuse(t, l, "k", t0, time.Second)
-	for range 6 {
+	for range 7 {
 		l.Fail("k", t0)
 	}
 	wantRefuse(t, l, "k", t0, 15*time.Minute)

@@ -49,11 +49,18 @@ func (s *Service) ResetPolicy(ctx context.Context, actor model.Actor, tenantID s
 }
 
 func (s *Service) changePolicy(ctx context.Context, actor model.Actor, tenantID string, warnings []policy.Warning, change func(policy.Overrides) policy.Overrides) (PolicyOutcome, error) {
+	// The new policy judges idleness by the stored activity: write it first.
+	if err := s.Flush(ctx); err != nil {
+		return PolicyOutcome{}, err
+	}
 	res, err := s.store.UpdatePolicy(ctx, actor, tenantID, change, planPolicy)
 	if err != nil {
 		return PolicyOutcome{}, err
 	}
 	s.ended(ctx, res.Ended)
+	// The change rewrote the deadlines of the sessions it kept: cached
+	// copies must not outlive it.
+	s.cache.Purge()
 	// Deadlines may have moved earlier: let the scheduler look again.
 	s.wake(time.Time{})
 	eff := resolveScope(res.Levels, tenantID)
@@ -96,6 +103,9 @@ type Preview struct {
 func (s *Service) PreviewPolicy(ctx context.Context, tenantID string, in policy.Input) (Preview, error) {
 	warnings, err := policy.Validate(in)
 	if err != nil {
+		return Preview{}, err
+	}
+	if err := s.Flush(ctx); err != nil {
 		return Preview{}, err
 	}
 	active, levels, err := s.store.ActiveSessions(ctx, tenantID)

@@ -222,6 +222,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 // concurrency limit, the user's oldest sessions there end with
 // CONCURRENT_SESSION_LIMIT. NOT_FOUND when the user is not a member.
 func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantID string, c Client) (Grant, error) {
+	// The user's sessions past their idle deadline end here: judge them by
+	// their latest activity, so write it first.
+	if err := s.Flush(ctx); err != nil {
+		return Grant{}, err
+	}
 	token := secret.NewToken(secret.SessionTokenPrefix)
 	ses := model.Session{
 		TokenHash: secret.HashToken(token),
@@ -307,34 +312,61 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 	ses, ok := s.cache.Get(hash)
 	if !ok {
 		var err error
-		ses, err = s.store.SessionByTokenHash(ctx, hash)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return model.Session{}, auth.Unauthenticated()
-		}
-		if err != nil {
+		if ses, err = s.load(ctx, hash); err != nil {
 			return model.Session{}, err
-		}
-		if !secret.EqualHash(ses.TokenHash, hash) {
-			return model.Session{}, auth.Unauthenticated()
-		}
-		if !ses.Ended() {
-			s.cache.Add(hash, ses)
 		}
 	}
 	if ses.Ended() {
 		return ses, endedError(ses.EndReason)
 	}
 	ses = s.withPending(ses)
-	if now := s.clock.Now(); !ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
-		reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
-		ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
-		if err != nil {
-			return model.Session{}, err
-		}
-		if len(ended) == 1 {
-			reason = ended[0].EndReason
-		}
-		return ses, endedError(reason)
+	now := s.clock.Now()
+	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+		return ses, nil
+	}
+	// It looks expired, but the cached copy may be stale: its activity may
+	// have been flushed (and so left the pending map) since it was cached.
+	// Decide on the stored session, with pending activity written first, so
+	// that no session ends while it had activity within its idle timeout.
+	if err := s.Flush(ctx); err != nil {
+		return model.Session{}, err
+	}
+	s.cache.Remove(hash)
+	ses, err := s.load(ctx, hash)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if ses.Ended() {
+		return ses, endedError(ses.EndReason)
+	}
+	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+		return s.withPending(ses), nil
+	}
+	reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
+	ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if len(ended) == 1 {
+		reason = ended[0].EndReason
+	}
+	return ses, endedError(reason)
+}
+
+// load reads a token's session from the store and caches it while active.
+func (s *Service) load(ctx context.Context, hash string) (model.Session, error) {
+	ses, err := s.store.SessionByTokenHash(ctx, hash)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return model.Session{}, auth.Unauthenticated()
+	}
+	if err != nil {
+		return model.Session{}, err
+	}
+	if !secret.EqualHash(ses.TokenHash, hash) {
+		return model.Session{}, auth.Unauthenticated()
+	}
+	if !ses.Ended() {
+		s.cache.Add(hash, ses)
 	}
 	return ses, nil
 }
