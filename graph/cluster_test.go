@@ -102,31 +102,46 @@ func wsSubscribe(t *testing.T, s *testkit.Server, token, query string) <-chan st
 	return out
 }
 
+// expectPush waits for the next push that is not an EXPIRING_SOON warning
+// and requires it to contain want.
 func expectPush(t *testing.T, ch <-chan string, want string) string {
 	t.Helper()
-	select {
-	case got, ok := <-ch:
-		if !ok {
-			t.Fatalf("subscription closed before a push containing %q", want)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got, ok := <-ch:
+			if !ok {
+				t.Fatalf("subscription closed before a push containing %q", want)
+			}
+			if strings.Contains(got, "EXPIRING_SOON") {
+				continue
+			}
+			if !strings.Contains(got, want) {
+				t.Fatalf("want a push containing %q, got %s", want, got)
+			}
+			return got
+		case <-timeout:
+			t.Fatalf("no push containing %q within 10 s", want)
 		}
-		if !strings.Contains(got, want) {
-			t.Fatalf("want a push containing %q, got %s", want, got)
-		}
-		return got
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no push containing %q within 10 s", want)
 	}
-	return ""
 }
 
+// expectNoPush requires that no push other than EXPIRING_SOON arrives.
 func expectNoPush(t *testing.T, ch <-chan string, within time.Duration) {
 	t.Helper()
-	select {
-	case got, ok := <-ch:
-		if ok {
-			t.Fatalf("want no further push, got %s", got)
+	timeout := time.After(within)
+	for {
+		select {
+		case got, ok := <-ch:
+			if !ok {
+				return
+			}
+			if !strings.Contains(got, "EXPIRING_SOON") {
+				t.Fatalf("want no further push, got %s", got)
+			}
+		case <-timeout:
+			return
 		}
-	case <-time.After(within):
 	}
 }
 
