@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
@@ -33,6 +34,11 @@ type Option func(*app.Config)
 
 // WithClock runs the server on a controllable clock.
 func WithClock(c clock.Clock) Option { return func(cfg *app.Config) { cfg.Clock = c } }
+
+// WithInitTimeout closes websockets that send no connection_init within d.
+func WithInitTimeout(d time.Duration) Option {
+	return func(cfg *app.Config) { cfg.WebsocketInitTimeout = d }
+}
 
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
