@@ -45,17 +45,6 @@ func cluster(t *testing.T, n int, clk clock.Clock) []*testkit.Server {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // wsSubscribe opens a graphql-transport-ws subscription on s and returns a
 // channel of the raw `next` payloads.
 func wsSubscribe(t *testing.T, s *testkit.Server, token, query string) <-chan string {

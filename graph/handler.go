@@ -117,10 +117,11 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		if info := requestInfoFrom(ctx); info != nil {
-			info.operation = oc.OperationName
-			if info.operation == "" && oc.Operation != nil {
-				info.operation = string(oc.Operation.Operation)
+			name := oc.OperationName
+			if name == "" && oc.Operation != nil {
+				name = string(oc.Operation.Operation)
 			}
+			info.setOperation(name)
 		}
 		return next(countActivity(ctx, deps, oc))
 	})

@@ -7,12 +7,28 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
 // requestInfo collects what the access log line reports about a request.
+// A websocket connection is one request whose operations run concurrently,
+// so the fields are guarded; its line names the last operation started.
 type requestInfo struct {
+	mu        sync.Mutex
 	operation string
+}
+
+func (i *requestInfo) setOperation(name string) {
+	i.mu.Lock()
+	i.operation = name
+	i.mu.Unlock()
+}
+
+func (i *requestInfo) operationName() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.operation
 }
 
 type requestInfoKey struct{}
@@ -85,7 +101,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("operation", info.operation),
+			slog.String("operation", info.operationName()),
 		)
 	})
 }

@@ -98,7 +98,7 @@ func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
 			var err error
 			if p, err = resolvePrincipal(ctx, deps, token); err != nil {
 				log.ErrorContext(ctx, "websocket authentication failed", "err", err)
-				return transport.WithWebsocketCloseCode(ctx, closeInternal), nil, errors.New("internal error")
+				return refuse(ctx, closeInternal, "internal error")
 			}
 		}
 		if p.Kind == auth.Anonymous {
@@ -106,21 +106,26 @@ func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
 			if ae, ok := apperr.As(p.Failure); ok && ae.Reason != "" {
 				msg = "unauthorized: the session has ended (" + ae.Reason + ")"
 			}
-			// The close frame carries the message too: graphql-transport-ws
-			// has no connection_error message, so gqlgen drops the error and
-			// would close with a bare "terminated".
-			ctx = transport.AppendCloseReason(ctx, msg)
-			return transport.WithWebsocketCloseCode(ctx, closeUnauthorized), nil, errors.New(msg)
+			return refuse(ctx, closeUnauthorized, msg)
 		}
 		ctx = auth.WithPrincipal(ctx, p)
 		if p.Kind == auth.User {
 			if err := watchSession(ctx, deps, p.SessionID); err != nil {
 				log.ErrorContext(ctx, "watch websocket session", "err", err)
-				return transport.WithWebsocketCloseCode(ctx, closeInternal), nil, errors.New("internal error")
+				return refuse(ctx, closeInternal, "internal error")
 			}
 		}
 		return ctx, nil, nil
 	}
+}
+
+// refuse ends connection_init with a close code and reason. The reason
+// must travel in the close frame: graphql-transport-ws has no
+// connection_error message, so without it clients would see only gqlgen's
+// default reason "terminated".
+func refuse(ctx context.Context, code int, reason string) (context.Context, *transport.InitPayload, error) {
+	ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, code), reason)
+	return ctx, nil, errors.New(reason)
 }
 
 // watchSession closes the connection with 4403 once its session ends,

@@ -41,7 +41,11 @@ type Config struct {
 	ExpiringSoon time.Duration
 	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
 	LoginLimit ratelimit.Policy
-	Logger     *slog.Logger
+	// WebsocketInitTimeout closes websockets that send no connection_init
+	// in time (default 10 s).
+	WebsocketInitTimeout time.Duration
+
+	Logger *slog.Logger
 	// Clock is the time source; nil means the wall clock.
 	Clock clock.Clock
 }
@@ -109,7 +113,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Store: store, Directory: dir, Sessions: sessions,
 		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
-	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins})
+	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout})
 
 	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

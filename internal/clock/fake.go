@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -11,6 +12,7 @@ type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*fakeTimer
+	sets   uint64 // timers set so far, by NewTimer or Reset
 }
 
 // NewFake returns a fake clock showing t.
@@ -48,6 +50,22 @@ func (f *Fake) Advance(d time.Duration) {
 	}
 }
 
+// Timers reports how many timers wait for the clock to reach their instant,
+// and how many times a timer was set (by NewTimer or Reset) so far. A test
+// that moves time uses it to wait until the goroutines it woke have set
+// their timers again, so that their next sleep is measured from the new
+// time rather than raced by the test's next move.
+func (f *Fake) Timers() (waiting int, set uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.timers {
+		if t.active {
+			waiting++
+		}
+	}
+	return waiting, f.sets
+}
+
 // NewTimer returns a timer that fires when the fake clock reaches now+d.
 func (f *Fake) NewTimer(d time.Duration) Timer {
 	t := &fakeTimer{f: f, c: make(chan time.Time, 1)}
@@ -74,6 +92,7 @@ func (t *fakeTimer) Stop() bool {
 
 func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.f.mu.Lock()
+	t.f.sets++
 	was := t.active
 	t.at = t.f.now.Add(d)
 	if !t.at.After(t.f.now) {
@@ -86,7 +105,8 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 		}
 		return was
 	}
-	if !t.active {
+	// A stopped timer may still be listed; list each timer once.
+	if !t.active && !slices.Contains(t.f.timers, t) {
 		t.f.timers = append(t.f.timers, t)
 	}
 	t.active = true

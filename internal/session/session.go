@@ -310,6 +310,12 @@ func truncate(s string, n int) string {
 func (s *Service) Authenticate(ctx context.Context, token string) (model.Session, error) {
 	hash := secret.HashToken(token)
 	ses, ok := s.cache.Get(hash)
+	if ok && !s.withPending(ses).ExpiresAt.After(s.clock.Now()) {
+		// The copy may predate activity written since (a flush drops the
+		// pending activity it would be seen through, and other instances
+		// write theirs): only the store can say that the session is over.
+		ok = false
+	}
 	if !ok {
 		var err error
 		if ses, err = s.load(ctx, hash); err != nil {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
@@ -41,6 +42,11 @@ func WithClock(c clock.Clock) Option { return func(cfg *app.Config) { cfg.Clock 
 
 // WithAdminKey fixes the admin key, e.g. for several instances of one environment.
 func WithAdminKey(key string) Option { return func(cfg *app.Config) { cfg.AdminKey = key } }
+
+// WithInitTimeout closes websockets that send no connection_init within d.
+func WithInitTimeout(d time.Duration) Option {
+	return func(cfg *app.Config) { cfg.WebsocketInitTimeout = d }
+}
 
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
