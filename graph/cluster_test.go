@@ -24,7 +24,7 @@ func cluster(t *testing.T, n int, clk clock.Clock) []*testkit.Server {
 	t.Helper()
 	testkit.RequirePostgres(t)
 	dsn := testkit.FreshDatabase(t)
-	opts := []testkit.Option{testkit.WithDatabase(dsn)}
+	opts := []testkit.Option{testkit.WithDatabase(dsn), testkit.InCluster()}
 	if clk != nil {
 		opts = append(opts, testkit.WithClock(clk))
 	}

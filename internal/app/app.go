@@ -37,6 +37,10 @@ type Config struct {
 	TrustProxyHeaders bool
 	// ActivityFlush bounds how long activity waits in memory (default 1 s).
 	ActivityFlush time.Duration
+	// SingleInstance says no other instance shares a PostgreSQL database, so
+	// sessions end exactly at their deadlines (no grace for other
+	// instances' unwritten activity). SQLite is always single-instance.
+	SingleInstance bool
 	// ExpiringSoon is how long before a deadline EXPIRING_SOON is sent (default 2 min).
 	ExpiringSoon time.Duration
 	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
@@ -98,7 +102,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		if scfg.ActivityFlush <= 0 {
 			scfg.ActivityFlush = 500 * time.Millisecond
 		}
-		scfg.ExpiryGrace = scfg.ActivityFlush
+		if !cfg.SingleInstance {
+			scfg.ExpiryGrace = scfg.ActivityFlush
+		}
 		bus = events.NewPG(store, store.DSN(), instanceID(), cfg.Logger)
 	}
 	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, scfg)

@@ -40,6 +40,9 @@ type Option func(*app.Config)
 // WithClock runs the server on a controllable clock.
 func WithClock(c clock.Clock) Option { return func(cfg *app.Config) { cfg.Clock = c } }
 
+// InCluster marks the server as one of several on one PostgreSQL database.
+func InCluster() Option { return func(cfg *app.Config) { cfg.SingleInstance = false } }
+
 // WithAdminKey fixes the admin key, e.g. for several instances of one environment.
 func WithAdminKey(key string) Option { return func(cfg *app.Config) { cfg.AdminKey = key } }
 
@@ -58,7 +61,7 @@ func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Datab
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	key := secret.NewToken(secret.AdminKeyPrefix)
-	cfg := app.Config{Database: FreshDatabase(t), AdminKey: key}
+	cfg := app.Config{Database: FreshDatabase(t), AdminKey: key, SingleInstance: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
