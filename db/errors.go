@@ -3,11 +3,14 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
 
@@ -87,4 +90,23 @@ func jsonOrEmpty(v any) string {
 func likePattern(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}
+
+// IsUnavailable reports whether err means the database could not be
+// reached (refused, dropped or timed-out connections, a server shutting
+// down), as opposed to an error in the query.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne) {
+		return true
+	}
+	switch code := pgCode(err); {
+	case strings.HasPrefix(code, "08"), code == "57P01", code == "57P02", code == "57P03":
+		return true
+	}
+	return false
 }

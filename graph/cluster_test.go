@@ -6,6 +6,8 @@ package graph_test
 import (
 	"database/sql"
 	"fmt"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -260,4 +262,72 @@ func TestClusterListenerReconnectsWithoutLosingTerminations(t *testing.T) {
 	a.Admin(`mutation($id: ID!) { revokeSession(id: $id) { id } }`, map[string]any{"id": ses.ID}, nil)
 	expectPush(t, pushes, "REVOKED_BY_ADMIN")
 	waitFor(t, "B's listener to reconnect", b.App.Bus.(*events.PG).Listening)
+}
+
+func TestClusterSurvivesPostgresGoingAway(t *testing.T) {
+	nodes := cluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	w := a.NewWorkspace("cluster-outage")
+	ses := a.Login(w.MemberEmail, w.Password, "")
+
+	admin, err := sql.Open("pgx", os.Getenv(testkit.PostgresEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	u, err := url.Parse(a.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbName := strings.TrimPrefix(u.Path, "/")
+	setAllowed := func(allowed bool) {
+		t.Helper()
+		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %v`, dbName, allowed)); err != nil {
+			t.Fatalf("allow connections %v: %v", allowed, err)
+		}
+		if !allowed {
+			if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, dbName); err != nil {
+				t.Fatalf("terminate backends: %v", err)
+			}
+		}
+	}
+	setAllowed(false)
+	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS true`, dbName)) })
+
+	t.Run("requests fail with a clear INTERNAL error and readyz says not ready", func(t *testing.T) {
+		waitFor(t, "B's listener to notice", func() bool { return !b.App.Bus.(*events.PG).Listening() })
+		res := a.Do(testkit.Request{Query: `{ tenants { id } }`, Token: a.AdminKey})
+		if len(res.Errors) == 0 || res.Errors[0].Code() != "INTERNAL" || !strings.Contains(res.Errors[0].Message, "unavailable") {
+			t.Fatalf("want INTERNAL 'the database is unavailable…', got %+v", res.Errors)
+		}
+		r, err := a.HTTP.Client().Get(a.HTTP.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 503 {
+			t.Fatalf("readyz = %d during the outage, want 503", r.StatusCode)
+		}
+	})
+
+	t.Run("instances recover without a restart", func(t *testing.T) {
+		setAllowed(true)
+		waitFor(t, "A to be ready again", func() bool {
+			r, err := a.HTTP.Client().Get(a.HTTP.URL + "/readyz")
+			if err != nil {
+				return false
+			}
+			r.Body.Close()
+			return r.StatusCode == 200
+		})
+		waitFor(t, "both listeners to re-listen", func() bool {
+			return a.App.Bus.(*events.PG).Listening() && b.App.Bus.(*events.PG).Listening()
+		})
+		waitFor(t, "one instance to schedule again", func() bool {
+			return a.App.Scheduler.Leading() || b.App.Scheduler.Leading()
+		})
+		pushes := wsSubscribe(t, b, ses.Token, `subscription { sessionTerminated { id endReason } }`)
+		a.Admin(`mutation($id: ID!) { revokeSession(id: $id) { id } }`, map[string]any{"id": ses.ID}, nil)
+		expectPush(t, pushes, "REVOKED_BY_ADMIN")
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/internal/apperr"
 )
 
@@ -54,13 +55,20 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return &out
 		}
 		log.ErrorContext(ctx, "internal error", "err", err, "path", graphql.GetPath(ctx).String())
-		out := &gqlerror.Error{Message: "internal error", Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": string(apperr.Internal)}}
+		msg := "internal error"
+		if db.IsUnavailable(err) {
+			msg = unavailableMessage
+		}
+		out := &gqlerror.Error{Message: msg, Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": string(apperr.Internal)}}
 		if ge != nil {
 			out.Path, out.Locations = ge.Path, ge.Locations
 		}
 		return out
 	}
 }
+
+// unavailableMessage tells clients that retrying later will help.
+const unavailableMessage = "the database is unavailable; try again shortly"
 
 // recoverFunc turns a resolver panic into an INTERNAL error and logs the stack.
 func recoverFunc(log *slog.Logger) graphql.RecoverFunc {

@@ -42,9 +42,17 @@ type Deps struct {
 	AdminKeys *auth.AdminKeys
 	Bus       events.Bus
 	Clock     clock.Clock
+	Logger    *slog.Logger
 	// TrustProxyHeaders takes the client address from X-Forwarded-For /
 	// X-Real-IP; set it only behind a proxy that sets them.
 	TrustProxyHeaders bool
+}
+
+func (d Deps) logger() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Options tune the API's transports and limits. Zero values take defaults.
@@ -196,7 +204,12 @@ func authenticate(deps Deps, next http.Handler) http.Handler {
 		ctx := r.Context()
 		p, err := resolvePrincipal(ctx, deps, bearer(r.Header.Get("Authorization")))
 		if err != nil {
-			writeGraphQLError(w, http.StatusServiceUnavailable, apperr.Internal, "internal error")
+			msg := "internal error"
+			if db.IsUnavailable(err) {
+				msg = unavailableMessage
+			}
+			deps.logger().ErrorContext(ctx, "authenticate", "err", err)
+			writeGraphQLError(w, http.StatusServiceUnavailable, apperr.Internal, msg)
 			return
 		}
 		ctx = auth.WithPrincipal(ctx, p)

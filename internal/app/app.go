@@ -118,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	h := graph.NewHandler(graph.Deps{
 		Store: store, Directory: dir, Sessions: sessions,
 		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
-		TrustProxyHeaders: cfg.TrustProxyHeaders,
+		TrustProxyHeaders: cfg.TrustProxyHeaders, Logger: cfg.Logger,
 	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout})
 
 	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
