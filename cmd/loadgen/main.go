@@ -9,11 +9,13 @@
 //	go run ./cmd/loadgen expire -sessions 100000
 //	go run ./cmd/loadgen push -subscribers 1000
 //	go run ./cmd/loadgen memory -conns 10000
+//	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +34,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/model"
@@ -39,7 +43,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -58,6 +62,8 @@ func main() {
 		err = memory(os.Args[2:])
 	case "serve":
 		err = serve(os.Args[2:])
+	case "cluster":
+		err = clusterScenario(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}
@@ -82,8 +88,13 @@ func start(ctx context.Context, cfg app.Config) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := secret.NewToken(secret.AdminKeyPrefix)
-	cfg.Database, cfg.AdminKey = filepath.Join(dir, "load.db"), key
+	if cfg.AdminKey == "" {
+		cfg.AdminKey = secret.NewToken(secret.AdminKeyPrefix)
+	}
+	key := cfg.AdminKey
+	if cfg.Database == "" {
+		cfg.Database = filepath.Join(dir, "load.db")
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -103,6 +114,40 @@ func (in *instance) close() {
 	_ = in.srv.Close()
 	_ = in.app.Close()
 	_ = os.RemoveAll(in.dir)
+}
+
+// freshPostgres creates an empty database next to base (a PostgreSQL URL)
+// and returns its URL and a function that drops it; base "" means SQLite.
+func freshPostgres(base string) (string, func(), error) {
+	if base == "" {
+		return "", func() {}, nil
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	name := fmt.Sprintf("sessiond_load_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	}, nil
+}
+
+func storeName(pg string) string {
+	if pg == "" {
+		return "SQLite"
+	}
+	return "PostgreSQL"
 }
 
 // do posts a GraphQL request and decodes data into out (if not nil).
@@ -255,10 +300,11 @@ func validate(args []string) error {
 	clients := fs.Int("clients", 32, "concurrent clients (HTTP keep-alive)")
 	d := fs.Duration("duration", 5*time.Second, "duration of each measured run")
 	rounds := fs.Int("rounds", 3, "alternating rounds of bare and authenticated load")
+	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
 	_ = fs.Parse(args)
 	bare := []byte(`{"query":"{ __typename }"}`)
 	authed := []byte(`{"query":"{ me { session { id expiresAt } } }"}`)
-	fmt.Printf("token validation: %d clients, %d×%s per kind, bare = { __typename } without token, auth = { me { session { id expiresAt } } }\n", *clients, *rounds, *d)
+	fmt.Printf("token validation on %s: %d clients, %d×%s per kind, bare = { __typename } without token, auth = { me { session { id expiresAt } } }\n", storeName(*pg), *clients, *rounds, *d)
 	fmt.Printf("%12s %12s %12s %10s %10s %10s %10s %12s\n", "sessions", "bare req/s", "auth req/s", "bare p50", "bare p99", "auth p50", "auth p99", "cost ratio")
 	var perSize []float64
 	for _, f := range strings.Split(*sizes, ",") {
@@ -267,7 +313,11 @@ func validate(args []string) error {
 			return err
 		}
 		ctx := context.Background()
-		in, err := start(ctx, app.Config{})
+		dsn, drop, err := freshPostgres(*pg)
+		if err != nil {
+			return err
+		}
+		in, err := start(ctx, app.Config{Database: dsn})
 		if err != nil {
 			return err
 		}
@@ -304,6 +354,7 @@ func validate(args []string) error {
 			fmt.Printf("  errors: bare %d, auth %d\n", b.errors, a.errors)
 		}
 		in.close()
+		drop()
 	}
 	if len(perSize) > 1 {
 		fmt.Printf("authenticated cost, largest vs smallest store: %.2f×\n", perSize[0]/perSize[len(perSize)-1])
@@ -363,9 +414,16 @@ func create(args []string) error {
 	d := fs.Duration("duration", 5*time.Second, "duration")
 	usersN := fs.Int("users", 100, "users the sessions are spread over")
 	limit := fs.Int("limit", 5, "max concurrent sessions per user (the rule stays active)")
+	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
+	noNotify := fs.Bool("no-notify", false, "PostgreSQL only: keep events in process (no NOTIFY)")
 	_ = fs.Parse(args)
 	ctx := context.Background()
-	in, err := start(ctx, app.Config{})
+	dsn, drop, err := freshPostgres(*pg)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	in, err := start(ctx, app.Config{Database: dsn, NoNotify: *noNotify})
 	if err != nil {
 		return err
 	}
@@ -406,8 +464,15 @@ func create(args []string) error {
 	}
 	wg.Wait()
 	r := result{requests: len(lat), elapsed: time.Since(start), latencies: lat, errors: int(errs.Load())}
-	fmt.Printf("createSession on SQLite, %d clients, %d users, limit %d: %.0f sessions/s, p50 %s, p99 %s, errors %d\n",
-		*clients, *usersN, *limit, r.rps(), r.pct(.5), r.pct(.99), r.errors)
+	notify := ""
+	if *pg != "" {
+		notify = ", NOTIFY on"
+		if *noNotify {
+			notify = ", NOTIFY off"
+		}
+	}
+	fmt.Printf("createSession on %s%s, %d clients, %d users, limit %d: %.0f sessions/s, p50 %s, p99 %s, errors %d\n",
+		storeName(*pg), notify, *clients, *usersN, *limit, r.rps(), r.pct(.5), r.pct(.99), r.errors)
 	return nil
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	// sessions end exactly at their deadlines (no grace for other
 	// instances' unwritten activity). SQLite is always single-instance.
 	SingleInstance bool
+	// NoNotify keeps events in process even on PostgreSQL (a single
+	// instance only; for benchmarks that measure NOTIFY's cost).
+	NoNotify bool
 	// ExpiringSoon is how long before a deadline EXPIRING_SOON is sent (default 2 min).
 	ExpiringSoon time.Duration
 	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
@@ -105,7 +108,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		if !cfg.SingleInstance {
 			scfg.ExpiryGrace = scfg.ActivityFlush
 		}
-		bus = events.NewPG(store, store.DSN(), instanceID(), cfg.Logger)
+		if !cfg.NoNotify {
+			bus = events.NewPG(store, store.DSN(), instanceID(), cfg.Logger)
+		}
 	}
 	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, scfg)
 	sched := expiry.New(sessions, cfg.Clock, cfg.Logger)
