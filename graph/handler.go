@@ -106,9 +106,10 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaws.Implementation{CheckOrigin: originOK, OnAccept: onAccept, WriteBufferPool: &sync.Pool{}},
-		InitFunc:              wsInit(deps, log),
-		InitTimeout:           cfg.InitTimeout,
+		Implementation: gorillaws.Implementation{CheckOrigin: originOK, OnAccept: onAccept(cfg.InitTimeout), WriteBufferPool: &sync.Pool{}},
+		InitFunc:       wsInit(deps, log),
+		// Ours closes with 4408 at InitTimeout (onAccept); gqlgen's is a backstop.
+		InitTimeout:           cfg.InitTimeout + time.Second,
 		KeepAlivePingInterval: cfg.KeepAlive, // legacy graphql-ws protocol
 		PingPongInterval:      cfg.KeepAlive, // graphql-transport-ws protocol
 	})
@@ -189,7 +190,7 @@ func resolvePrincipal(ctx context.Context, deps Deps, token string) (auth.Princi
 			return auth.Principal{}, err
 		}
 		if ok {
-			return auth.Principal{Kind: auth.Admin}, nil
+			return auth.Principal{Kind: auth.Admin, KeyHash: secret.HashToken(token)}, nil
 		}
 		return invalid, nil
 	}

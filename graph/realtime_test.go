@@ -6,12 +6,14 @@ package graph_test
 // origin check and the per-event authorization.
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/testkit"
 )
@@ -295,8 +297,8 @@ func TestWebsocketAuthentication(t *testing.T) {
 		s := testkit.Start(t, testkit.WithInitTimeout(100*time.Millisecond))
 		ws := open(t, s, transportWS, nil)
 		ce := ws.closeError()
-		if !strings.Contains(ce.Text, "timeout") {
-			t.Fatalf("want a close reason about the init timeout, got %d %q", ce.Code, ce.Text)
+		if ce.Code != 4408 || !strings.Contains(ce.Text, "timeout") {
+			t.Fatalf("want close 4408 with a reason about the init timeout, got %d %q", ce.Code, ce.Text)
 		}
 	})
 }
@@ -373,4 +375,29 @@ func TestWebsocketOrigin(t *testing.T) {
 			ws.expect("connection_ack")
 		})
 	}
+}
+
+func TestAdminSubscriptionStopsWhenTheKeyIsRotated(t *testing.T) {
+	// A stored, generated admin key, so that it can be rotated.
+	s := testkit.Start(t, func(cfg *app.Config) { cfg.AdminKey = "" })
+	key, err := s.App.AdminKeys.EnsureKey(context.Background())
+	if err != nil || key == "" {
+		t.Fatalf("generate admin key: %q, %v", key, err)
+	}
+	s.AdminKey = key
+	w := s.NewWorkspace("rotate")
+	waitSubscribers(t, s, 0)
+	ws := connect(t, s, bearerInit(key))
+	ws.subscribe("1", `subscription { sessionEvents { kind session { id } } }`, nil)
+	waitSubscribers(t, s, 1)
+	first := s.CreateSession(w.MemberID, w.TenantID)
+	var out eventsOut
+	ws.next("1", &out)
+	wantEvent(t, out.SessionEvents, "CREATED", first.ID, "")
+
+	var rotated struct{ RotateAdminKey struct{ Key string } }
+	s.Admin(`mutation { rotateAdminKey { key } }`, nil, &rotated)
+	s.AdminKey = rotated.RotateAdminKey.Key
+	s.CreateSession(w.MemberID, w.TenantID)
+	ws.complete("1") // and no event for the second session before it
 }

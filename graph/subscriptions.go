@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -23,6 +24,7 @@ const (
 	closeUnauthorized = 4401 // missing or bad token at connection_init
 	closeSessionEnded = 4403 // the connection's session ended
 	closeTooSlow      = 4429 // the client did not keep up with its events
+	closeInitTimeout  = 4408 // no connection_init in time (graphql-transport-ws)
 	closeInternal     = 1011
 	// finalEventGrace lets the last event reach the client before the socket
 	// closes (see GQLGEN-NOTES: cancelling at once loses it).
@@ -34,9 +36,10 @@ const (
 // wsConn holds an accepted websocket so that sessiond can close it with a
 // code of its own; it travels in the upgrade request's context.
 type wsConn struct {
-	mu     sync.Mutex
-	c      gorillaws.Closer
-	closed bool
+	mu       sync.Mutex
+	c        gorillaws.Closer
+	closed   bool
+	initDone atomic.Bool
 }
 
 type wsConnKey struct{}
@@ -51,11 +54,31 @@ func withWSHolder(next http.Handler) http.Handler {
 	})
 }
 
-func onAccept(r *http.Request, c gorillaws.Closer) {
-	if h, ok := r.Context().Value(wsConnKey{}).(*wsConn); ok {
+// onAccept remembers an accepted websocket and closes it with 4408 (the
+// graphql-transport-ws code) if connection_init does not arrive within
+// initTimeout; gqlgen's own timeout would close with 1002, which clients
+// treat as a protocol error rather than a timeout.
+func onAccept(initTimeout time.Duration) func(r *http.Request, c gorillaws.Closer) {
+	return func(r *http.Request, c gorillaws.Closer) {
+		h, ok := r.Context().Value(wsConnKey{}).(*wsConn)
+		if !ok {
+			return
+		}
 		h.mu.Lock()
 		h.c = c
 		h.mu.Unlock()
+		time.AfterFunc(initTimeout, func() {
+			if !h.initDone.Load() {
+				closeWS(r.Context(), closeInitTimeout, "Connection initialisation timeout")
+			}
+		})
+	}
+}
+
+// markInitialised records that a connection sent connection_init.
+func markInitialised(ctx context.Context) {
+	if h, ok := ctx.Value(wsConnKey{}).(*wsConn); ok {
+		h.initDone.Store(true)
 	}
 }
 
@@ -83,6 +106,7 @@ func closeWS(ctx context.Context, code int, reason string) bool {
 // 4403 when that session ends.
 func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		markInitialised(ctx)
 		token := ""
 		for _, k := range []string{"Authorization", "authorization", "authToken"} {
 			if v, ok := payload[k].(string); ok && v != "" {
@@ -229,6 +253,10 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 	}
 	allowed := func() error {
 		if p.Kind == auth.Admin {
+			// A rotated admin key stops working on open connections too.
+			if ok, err := r.AdminKeys.VerifyHash(ctx, p.KeyHash); err != nil || !ok {
+				return auth.Unauthenticated()
+			}
 			return nil
 		}
 		if _, err := r.Authz.Require(ctx, feature); err != nil {

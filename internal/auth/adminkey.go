@@ -66,7 +66,12 @@ func (a *AdminKeys) EnsureKey(ctx context.Context) (string, error) {
 
 // Verify reports whether token is the admin key, in constant time.
 func (a *AdminKeys) Verify(ctx context.Context, token string) (bool, error) {
-	h := secret.HashToken(token)
+	return a.VerifyHash(ctx, secret.HashToken(token))
+}
+
+// VerifyHash reports whether a key hash is still the admin key's, so that
+// long-lived connections stop working once the key is rotated.
+func (a *AdminKeys) VerifyHash(ctx context.Context, h string) (bool, error) {
 	if a.Configured() {
 		return secret.EqualHash(h, a.envHash), nil
 	}

@@ -30,6 +30,8 @@ type Principal struct {
 	SessionID string
 	UserID    string
 	TenantID  string
+	// KeyHash is the hash of the admin key presented, for Kind Admin.
+	KeyHash string
 	// Session is the caller's session as validated for this request.
 	Session model.Session
 	// Failure explains why a presented credential was refused; it is
