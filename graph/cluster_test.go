@@ -331,3 +331,45 @@ func TestClusterSurvivesPostgresGoingAway(t *testing.T) {
 		expectPush(t, pushes, "REVOKED_BY_ADMIN")
 	})
 }
+
+// schedulerLockObjID is db's scheduler advisory lock key as pg_locks shows it.
+const schedulerLockObjID = 0x5e555c4e
+
+func TestClusterSchedulerSurvivesALostLockConnection(t *testing.T) {
+	clk := clock.NewFake(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
+	nodes := cluster(t, 2, clk)
+	waitFor(t, "one instance to lead", func() bool { return nodes[0].App.Scheduler.Leading() || nodes[1].App.Scheduler.Leading() })
+	w := nodes[0].NewWorkspace("cluster-lock-loss")
+	nodes[0].Admin(`mutation { updateSessionPolicy(input: {idleTimeout: {enabled: true, duration: {value: 10, unit: MINUTES}}}) { terminatedSessions } }`, nil, nil)
+	ses := nodes[0].Login(w.MemberEmail, w.Password, "")
+	pushes := wsSubscribe(t, nodes[1], nodes[1].AdminKey, fmt.Sprintf(`subscription { sessionEvents(userId: %q) { kind reason session { id } } }`, w.MemberID))
+
+	// Crash the leader's hold on the lock: kill the connection holding it,
+	// as a dead machine or a network cut would.
+	admin, err := sql.Open("pgx", nodes[0].DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	holder := func() int {
+		var pid int
+		if err := admin.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted`, schedulerLockObjID).Scan(&pid); err != nil {
+			return 0
+		}
+		return pid
+	}
+	old := holder()
+	if old == 0 {
+		t.Fatal("no connection holds the scheduler lock")
+	}
+	if _, err := admin.Exec(`SELECT pg_terminate_backend($1)`, old); err != nil {
+		t.Fatalf("kill the lock connection: %v", err)
+	}
+	waitFor(t, "another connection to hold the scheduler lock", func() bool { p := holder(); return p != 0 && p != old })
+	waitFor(t, "exactly one instance to lead", func() bool { return nodes[0].App.Scheduler.Leading() != nodes[1].App.Scheduler.Leading() })
+	clk.Advance(11 * time.Minute)
+	got := expectPush(t, pushes, "IDLE_TIMEOUT")
+	if !strings.Contains(got, ses.ID) {
+		t.Fatalf("push for the wrong session: %s", got)
+	}
+}

@@ -411,11 +411,12 @@ func (s *Service) Flush(ctx context.Context) error {
 	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	batch := s.pending
-	s.pending = make(map[string]time.Time, len(batch))
-	s.mu.Unlock()
 	if len(batch) == 0 {
+		s.mu.Unlock()
 		return nil
 	}
+	s.pending = make(map[string]time.Time, len(batch))
+	s.mu.Unlock()
 	if err := s.store.TouchSessions(ctx, batch); err != nil {
 		// Put the batch back so no activity is lost; newer entries win.
 		s.mu.Lock()
