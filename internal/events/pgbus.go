@@ -207,7 +207,10 @@ func (b *PG) batch(ctx context.Context) {
 			return
 		}
 		body, _ := json.Marshal(payload{Instance: b.instance, Events: pending})
-		if err := b.store.Notify(ctx, string(body)); err != nil {
+		// Send even while shutting down: these events are committed already.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := b.store.Notify(nctx, string(body)); err != nil {
 			b.log.Error("notify other instances", "err", err, "events", len(pending))
 		}
 		pending, size = pending[:0], 0
