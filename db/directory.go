@@ -91,6 +91,9 @@ func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "tenant %s not found", id)
 		}
+		if err := d.lockMemberships(ctx, tx, "tenant_id = ?", id); err != nil {
+			return err
+		}
 		var err error
 		if ended, err = d.endUserRemoved(ctx, tx, actor, "tenant_id = ?", id); err != nil {
 			return err
@@ -200,6 +203,11 @@ func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]mo
 		var row userRow
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "user %s not found", id)
+		}
+		// Lock the user's memberships first, so logins racing in finish
+		// before the sessions to end are listed (see RemoveMembership).
+		if err := d.lockMemberships(ctx, tx, "user_id = ?", id); err != nil {
+			return err
 		}
 		var err error
 		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ?", id); err != nil {
@@ -370,16 +378,18 @@ func (d *DB) setMembershipRoles(ctx context.Context, idb bun.IDB, actor model.Ac
 func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) ([]model.Session, error) {
 	var ended []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
-			return err
-		}
+		// Delete the membership first: its row lock makes a login racing in
+		// on another connection finish (or fail) before the sessions to end
+		// are listed, so no new session survives the removal.
 		res, err := tx.NewDelete().Model((*membershipRow)(nil)).Where("user_id = ? AND tenant_id = ?", userID, tenantID).Exec(ctx)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.Errorf(apperr.NotFound, "user %s is not a member of tenant %s", userID, tenantID)
+		}
+		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
+			return err
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{TenantID: tenantID, Actor: actor, Action: "membership.removed", TargetType: "user", TargetID: userID}, membershipAudit{UserID: userID, TenantID: tenantID}, nil)
 	})
@@ -808,6 +818,21 @@ func (d *DB) ReplaceAdminKeyHash(ctx context.Context, actor model.Actor, hash st
 }
 
 // ---- helpers composing inside a transaction ----
+
+// lockMemberships takes the row locks of the matching memberships on
+// PostgreSQL, where session creation locks its membership row too; SQLite
+// serialises write transactions already.
+func (d *DB) lockMemberships(ctx context.Context, idb bun.IDB, where string, args ...any) error {
+	if d.dialect != Postgres {
+		return nil
+	}
+	var keys []string
+	err := idb.NewSelect().Model((*membershipRow)(nil)).Column("user_id").Where(where, args...).For("UPDATE").Scan(ctx, &keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
+}
 
 func requireTenant(ctx context.Context, idb bun.IDB, id string) error {
 	ok, err := idb.NewSelect().Model((*tenantRow)(nil)).Where("id = ?", id).Exists(ctx)

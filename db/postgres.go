@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/migrations"
 )
@@ -92,9 +93,12 @@ func pgCode(err error) string {
 	return ""
 }
 
+// NotifyChannel is the channel Notify sends on: the one events.PG listens on.
+const NotifyChannel = events.Channel
+
 // Notify sends a NOTIFY on the events channel (PostgreSQL only).
 func (d *DB) Notify(ctx context.Context, payload string) error {
-	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", "sessiond_events", payload)
+	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", NotifyChannel, payload)
 	return err
 }
 

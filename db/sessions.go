@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sort"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -661,21 +662,31 @@ func (d *DB) MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]mo
 // TouchSessions records activity: for each session id, the latest activity
 // time. The idle deadline moves to that time plus the session's idle
 // timeout (never past its absolute deadline); earlier times change nothing.
-// All touches are written in one transaction.
-func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time) error {
+// All touches are written in one transaction. Activity at or after a
+// session's deadline plus grace is ignored: it cannot revive a session.
+func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time, grace time.Duration) error {
 	if len(touches) == 0 {
 		return nil
 	}
+	// Update in a fixed order, so that two instances writing overlapping
+	// sessions cannot deadlock.
+	ids := make([]string, 0, len(touches))
+	for id := range touches {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		for id, t := range touches {
-			at := ms(t)
+		for _, id := range ids {
+			at := ms(touches[id])
 			// The same rule as model.Session.WithActivity, in SQL so that a
 			// touch needs no read: idle = t + timeout; expires = min(idle, absolute).
 			if _, err := tx.NewUpdate().Model((*sessionRow)(nil)).
 				Set("last_active_at = ?", at).
 				Set("idle_expires_at = ? + idle_timeout_ms", at).
 				Set("expires_at = CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ? + idle_timeout_ms THEN absolute_expires_at ELSE ? + idle_timeout_ms END", at, at).
-				Where("id = ? AND ended_at IS NULL AND last_active_at < ?", id, at).Exec(ctx); err != nil {
+				// Activity after the deadline revives nothing (grace covers
+				// activity another instance has not written yet).
+				Where("id = ? AND ended_at IS NULL AND last_active_at < ? AND expires_at + ? > ?", id, at, grace.Milliseconds(), at).Exec(ctx); err != nil {
 				return err
 			}
 		}

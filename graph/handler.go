@@ -29,6 +29,7 @@ import (
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/policy"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
 )
@@ -132,6 +133,9 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 			}
 			info.setOperation(name)
 		}
+		if err := revalidate(ctx, deps); err != nil {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{errorPresenter(log)(ctx, err)}})
+		}
 		return next(countActivity(ctx, deps, oc))
 	})
 
@@ -220,6 +224,48 @@ func authenticate(deps Deps, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// revalidate re-checks the caller of an operation on a websocket, which was
+// authenticated once at connection_init: a rotated admin key or an ended
+// session stops working on open connections too.
+func revalidate(ctx context.Context, deps Deps) error {
+	if _, ok := ctx.Value(wsConnKey{}).(*wsConn); !ok {
+		return nil // HTTP and SSE requests authenticate every time
+	}
+	p := auth.PrincipalFrom(ctx)
+	switch p.Kind {
+	case auth.Admin:
+		ok, err := deps.AdminKeys.VerifyHash(ctx, p.KeyHash)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return auth.Unauthenticated()
+		}
+	case auth.User:
+		ses, err := deps.Sessions.Get(ctx, p.SessionID)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.NotFound {
+				return auth.Unauthenticated()
+			}
+			return err
+		}
+		if ses.Ended() {
+			return session.EndedError(ses.EndReason)
+		}
+		live, err := deps.Sessions.Live(ctx, p.SessionID)
+		if err != nil {
+			return err
+		}
+		if !live {
+			if err := deps.Sessions.EndIfDue(ctx, ses); err != nil {
+				return err
+			}
+			return session.EndedError(policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt))
+		}
+	}
+	return nil
 }
 
 // countActivity records activity for queries and mutations made with a

@@ -400,4 +400,10 @@ func TestAdminSubscriptionStopsWhenTheKeyIsRotated(t *testing.T) {
 	s.AdminKey = rotated.RotateAdminKey.Key
 	s.CreateSession(w.MemberID, w.TenantID)
 	ws.complete("1") // and no event for the second session before it
+
+	// Queries over the same connection are refused too.
+	ws.subscribe("2", `{ tenants { id } }`, nil)
+	if msg := ws.failed("2"); !strings.Contains(msg, "UNAUTHENTICATED") {
+		t.Fatalf("want UNAUTHENTICATED for a query with the rotated key, got %s", msg)
+	}
 }

@@ -123,8 +123,8 @@ func (b *PG) Publish(ctx context.Context, evs ...Event) error {
 		select {
 		case b.queue <- c:
 		default:
-			// The queue is full: other instances will re-sync terminations
-			// from the database; say so rather than block the caller.
+			// The queue is full: other instances catch up on terminations
+			// from the database within catchUpEvery; say so, never block.
 			b.log.Warn("event notification queue full; dropping a notification", "session", e.Session.ID, "kind", e.Kind)
 		}
 	}
@@ -318,11 +318,18 @@ func (b *PG) listenOnce(ctx context.Context) error {
 		_ = b.local.Publish(ctx, evs...)
 		b.log.Info("event listener re-synced after a gap", "terminations", len(evs))
 	}
+	nextCatchUp := time.Now().Add(catchUpEvery)
 	for {
 		b.mu.Lock()
 		b.lastSeen = time.Now()
 		b.mu.Unlock()
-		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if time.Now().After(nextCatchUp) {
+			if err := b.catchUp(ctx); err != nil {
+				return err
+			}
+			nextCatchUp = time.Now().Add(catchUpEvery)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, catchUpEvery)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -337,6 +344,33 @@ func (b *PG) listenOnce(ctx context.Context) error {
 		}
 		b.deliver(ctx, n.Payload)
 	}
+}
+
+// Catch-up: notifications can be lost without the connection dropping (a
+// full queue, a failed NOTIFY, a failed load), so every catchUpEvery the
+// listener also delivers terminations of the last catchUpWindow that it has
+// not delivered yet. The window allows for clock skew between instances.
+const (
+	catchUpEvery  = 5 * time.Second
+	catchUpWindow = 30 * time.Second
+)
+
+func (b *PG) catchUp(ctx context.Context) error {
+	ended, err := b.store.SessionsEndedSince(ctx, time.Now().Add(-catchUpWindow))
+	if err != nil {
+		return err
+	}
+	var evs []Event
+	for _, s := range ended {
+		if b.firstTime(Event{Kind: Terminated, Session: s}) {
+			evs = append(evs, Event{Kind: Terminated, Session: s, At: *s.EndedAt})
+		}
+	}
+	if len(evs) > 0 {
+		b.log.Warn("event listener caught up on terminations it had not been notified of", "count", len(evs))
+		return b.local.Publish(ctx, evs...)
+	}
+	return nil
 }
 
 // deliver turns one notification into events for this instance.

@@ -38,7 +38,7 @@ type Store interface {
 	NextDeadline(ctx context.Context) (time.Time, bool, error)
 	NextUnwarnedDeadline(ctx context.Context) (time.Time, bool, error)
 	MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]model.Session, error)
-	TouchSessions(ctx context.Context, touches map[string]time.Time) error
+	TouchSessions(ctx context.Context, touches map[string]time.Time, grace time.Duration) error
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
 	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
 	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, db.Levels, error)
@@ -377,6 +377,10 @@ func (s *Service) load(ctx context.Context, hash string) (model.Session, error) 
 	return ses, nil
 }
 
+// EndedError is the UNAUTHENTICATED error for a session that ended for
+// reason; extensions.reason carries the reason.
+func EndedError(reason model.EndReason) error { return endedError(reason) }
+
 func endedError(reason model.EndReason) error {
 	e := apperr.Errorf(apperr.Unauthenticated, "the session has ended (%s); sign in again", strings.ToLower(strings.ReplaceAll(string(reason), "_", " ")))
 	e.Reason = string(reason)
@@ -417,7 +421,7 @@ func (s *Service) Flush(ctx context.Context) error {
 	}
 	s.pending = make(map[string]time.Time, len(batch))
 	s.mu.Unlock()
-	if err := s.store.TouchSessions(ctx, batch); err != nil {
+	if err := s.store.TouchSessions(ctx, batch, s.cfg.ExpiryGrace); err != nil {
 		// Put the batch back so no activity is lost; newer entries win.
 		s.mu.Lock()
 		for id, t := range batch {
