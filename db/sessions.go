@@ -228,6 +228,9 @@ func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, 
 				return err
 			}
 		}
+		if err := d.lockPolicy(ctx, tx, false, scope); err != nil {
+			return err
+		}
 		levels, err := allPolicyLevels(ctx, tx)
 		if err != nil {
 			return err
@@ -349,6 +352,27 @@ func policyAuditOf(o policy.Overrides) policyAudit {
 	return a
 }
 
+// lockPolicy takes transaction-scoped advisory locks on policy scopes on
+// PostgreSQL: shared by session creation (which reads the policy), exclusive
+// by policy changes, so a login never commits with a policy that a
+// concurrent change has replaced, and two changes to one scope queue.
+// SQLite serialises write transactions already.
+func (d *DB) lockPolicy(ctx context.Context, idb bun.IDB, shared bool, scopes ...string) error {
+	if d.dialect != Postgres {
+		return nil
+	}
+	fn := "pg_advisory_xact_lock"
+	if shared {
+		fn = "pg_advisory_xact_lock_shared"
+	}
+	for _, scope := range scopes {
+		if _, err := idb.ExecContext(ctx, "SELECT "+fn+"(hashtext(?))", "sessiond.policy."+scope); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ActiveSessions returns the active sessions a policy of scope governs,
 // with every stored policy level, for previews.
 func (d *DB) ActiveSessions(ctx context.Context, scope string) ([]policy.Active, Levels, error) {
@@ -391,6 +415,11 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 	var ended []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := d.now()
+		// Policy locks first, then the membership row, in the same order as
+		// every other writer, so that no two transactions wait on each other.
+		if err := d.lockPolicy(ctx, tx, true, EnvironmentScope, tenantID); err != nil {
+			return err
+		}
 		// Lock the membership row: on PostgreSQL, concurrent logins of one
 		// user (from any instance) queue here, so the concurrency limit holds.
 		// SQLite's write transactions are serialised already.

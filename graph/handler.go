@@ -294,13 +294,18 @@ func clientFrom(ctx context.Context) session.Client {
 	return c
 }
 
-// clientIP is the request's peer address, or the first forwarded address
-// when proxy headers are trusted.
+// clientIP is the request's peer address, or the address the trusted proxy
+// forwarded when proxy headers are trusted.
 func clientIP(r *http.Request, trustProxy bool) string {
 	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := strings.TrimSpace(first); ip != "" {
+		// The right-most address is the one the trusted proxy added; the
+		// ones before it come from the client and can be forged.
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip := strings.TrimSpace(last); ip != "" {
 				return ip
 			}
 		}

@@ -29,8 +29,12 @@ const (
 	// finalEventGrace lets the last event reach the client before the socket
 	// closes (see GQLGEN-NOTES: cancelling at once loses it).
 	finalEventGrace = 100 * time.Millisecond
-	// subscriberBuffer bounds the events queued for one subscription.
-	subscriberBuffer = 16
+	// subscriberBuffer bounds the events queued for one sessionEvents
+	// subscription: enough for a mass sign-out of one user's sessions.
+	subscriberBuffer = 256
+	// adminSubscriberBuffer is for the admin key's environment-wide stream,
+	// which sees whole expiry batches (2 000 sessions) at once.
+	adminSubscriberBuffer = 4096
 )
 
 // wsConn holds an accepted websocket so that sessiond can close it with a
@@ -274,12 +278,17 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 	if err := allowed(); err != nil {
 		return nil, err
 	}
+
 	if p.Kind == auth.User && feature == auth.ManageUsers {
 		if _, err := r.Store.Membership(ctx, filter.UserID, p.TenantID); err != nil {
 			return nil, apperr.Errorf(apperr.NotFound, "user %s not found", filter.UserID)
 		}
 	}
-	sub, err := r.Bus.Subscribe(ctx, filter, subscriberBuffer)
+	buffer := subscriberBuffer
+	if p.Kind == auth.Admin {
+		buffer = adminSubscriberBuffer
+	}
+	sub, err := r.Bus.Subscribe(ctx, filter, buffer)
 	if err != nil {
 		return nil, err
 	}

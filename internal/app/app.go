@@ -116,6 +116,18 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	sched := expiry.New(sessions, cfg.Clock, cfg.Logger)
 	if store.Dialect() == db.Postgres {
 		sched.Leader = leader{store}
+		// Sessions created on other instances may be due before the
+		// scheduler's plan; hear of them, and look again at least every
+		// few seconds for deadlines moved by other instances' changes.
+		sched.MaxSleep = 5 * time.Second
+		if _, err := bus.Watch(context.WithoutCancel(ctx), events.Filter{}, func(e events.Event) {
+			if e.Kind == events.Created {
+				sched.Wake(e.Session.ExpiresAt)
+			}
+		}); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
 	}
 	sessions.OnDeadline(sched.Wake)
 

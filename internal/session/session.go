@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -82,8 +83,10 @@ type Service struct {
 
 	mu      sync.Mutex
 	pending map[string]time.Time // session id → latest unflushed activity
-	wake    func(time.Time)      // tells the scheduler of a new deadline
-	flushMu sync.Mutex           // serialises flushes
+	// hashSlots bounds concurrent password checks.
+	hashSlots chan struct{}
+	wake      func(time.Time) // tells the scheduler of a new deadline
+	flushMu   sync.Mutex      // serialises flushes
 }
 
 // New returns the session service.
@@ -109,6 +112,7 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 		ips:       ratelimit.New(cfg.LoginLimit, 100_000),
 		dummyHash: dummy,
 		pending:   map[string]time.Time{},
+		hashSlots: make(chan struct{}, 2*runtime.NumCPU()),
 		wake:      func(time.Time) {},
 	}
 	// Sessions ended by another instance leave this one's token cache too.
@@ -182,14 +186,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 		if apperr.CodeOf(err) != apperr.NotFound {
 			return Grant{}, err
 		}
-		secret.CheckPassword(in.Password, s.dummyHash)
+		s.checkPassword(ctx, in.Password, s.dummyHash)
 		return fail()
 	}
 	hash := u.PasswordHash
 	if hash == "" {
 		hash = s.dummyHash
 	}
-	if !secret.CheckPassword(in.Password, hash) || u.PasswordHash == "" {
+	if !s.checkPassword(ctx, in.Password, hash) || u.PasswordHash == "" {
 		return fail()
 	}
 	tenantID := in.TenantID
@@ -218,14 +222,28 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	return g, err
 }
 
+// checkPassword verifies a password with at most hashSlots argon2id
+// computations at once (19 MiB each), so a burst of logins cannot exhaust
+// memory; the rest queue. A caller that gives up waiting fails.
+func (s *Service) checkPassword(ctx context.Context, password, hash string) bool {
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-s.hashSlots }()
+	return secret.CheckPassword(password, hash)
+}
+
 // Create opens a session for a member of a tenant. Over the tenant's
 // concurrency limit, the user's oldest sessions there end with
 // CONCURRENT_SESSION_LIMIT. NOT_FOUND when the user is not a member.
 func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantID string, c Client) (Grant, error) {
 	// The user's sessions past their idle deadline end here: judge them by
-	// their latest activity, so write it first.
+	// their latest activity, so write it first. A failed write is retried
+	// by the flusher; it must not fail the login.
 	if err := s.Flush(ctx); err != nil {
-		return Grant{}, err
+		s.log.WarnContext(ctx, "flush activity before creating a session", "err", err)
 	}
 	token := secret.NewToken(secret.SessionTokenPrefix)
 	ses := model.Session{
@@ -348,15 +366,26 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
 		return s.withPending(ses), nil
 	}
-	reason := policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt)
 	ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
 	if err != nil {
 		return model.Session{}, err
 	}
 	if len(ended) == 1 {
-		reason = ended[0].EndReason
+		return ses, endedError(ended[0].EndReason)
 	}
-	return ses, endedError(reason)
+	// Nothing ended: someone else ended it meanwhile (report their reason),
+	// or activity written meanwhile keeps it alive.
+	cur, err := s.store.Session(ctx, ses.ID)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if cur.Ended() {
+		return cur, endedError(cur.EndReason)
+	}
+	if cur = s.withPending(cur); cur.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+		return cur, nil
+	}
+	return ses, endedError(policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt))
 }
 
 // load reads a token's session from the store and caches it while active.
