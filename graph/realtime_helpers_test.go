@@ -282,9 +282,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // events published after that reach it.
 func waitSubscribers(t *testing.T, s *testkit.Server, n int) {
 	t.Helper()
-	// The session service itself watches every event to keep its token
-	// cache fresh across instances: one subscriber that is always there.
-	n += serviceWatches
+	// The app itself watches events (token cache, scheduler wake-ups).
+	n += s.BaseSubscribers
 	deadline := time.Now().Add(readTimeout)
 	for got := s.App.Bus.Subscribers(); got != n; got = s.App.Bus.Subscribers() {
 		if time.Now().After(deadline) {
@@ -293,9 +292,6 @@ func waitSubscribers(t *testing.T, s *testkit.Server, n int) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
-// serviceWatches counts the bus watches an idle app holds by itself.
-const serviceWatches = 1
 
 // ---- results ----
 

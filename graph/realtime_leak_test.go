@@ -31,7 +31,7 @@ func TestWebsocketClientsLeaveNothingBehind(t *testing.T) {
 		s.CreateSession(w.MemberID, w.TenantID).Token,
 		s.CreateSession(w.AdminID, w.TenantID).Token,
 	}
-	subscribers := s.App.Bus.Subscribers() - serviceWatches
+	subscribers := s.App.Bus.Subscribers() - s.BaseSubscribers
 	baseline := runtime.NumGoroutine()
 
 	for start := 0; start < clients; start += batch {

@@ -32,6 +32,9 @@ type Server struct {
 	URL      string // the /graphql endpoint
 	AdminKey string
 	DBPath   string
+	// BaseSubscribers is how many bus subscriptions the idle app holds by
+	// itself (the session service and scheduler watch events).
+	BaseSubscribers int
 }
 
 // Option changes the configuration a test server starts with.
@@ -70,7 +73,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("open app: %v", err)
 	}
 	hs := httptest.NewServer(a.Handler)
-	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database}
+	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database, BaseSubscribers: a.Bus.Subscribers()}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()
