@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/testkit"
 )
 
@@ -377,5 +380,43 @@ func TestClusterSchedulerSurvivesALostLockConnection(t *testing.T) {
 	got := expectPush(t, pushes, "IDLE_TIMEOUT")
 	if !strings.Contains(got, ses.ID) {
 		t.Fatalf("push for the wrong session: %s", got)
+	}
+}
+
+func TestClusterInstancesStartingTogetherMigrateOnce(t *testing.T) {
+	testkit.RequirePostgres(t)
+	dsn := testkit.FreshDatabase(t)
+	key := secret.NewToken(secret.AdminKeyPrefix)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := app.Open(context.Background(), app.Config{Database: dsn, AdminKey: key})
+			if err != nil {
+				errs <- err
+				return
+			}
+			_ = a.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("an instance failed to start: %v", err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var applied, distinct int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT name) FROM bun_migrations`).Scan(&applied, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../migrations/postgres/*.up.sql")
+	if applied != len(files) || distinct != len(files) {
+		t.Fatalf("want each of the %d migrations applied once, got %d rows (%d distinct)", len(files), applied, distinct)
 	}
 }
