@@ -691,9 +691,8 @@ func (d *DB) MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]mo
 // TouchSessions records activity: for each session id, the latest activity
 // time. The idle deadline moves to that time plus the session's idle
 // timeout (never past its absolute deadline); earlier times change nothing.
-// All touches are written in one transaction. Activity at or after a
-// session's deadline plus grace is ignored: it cannot revive a session.
-func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time, grace time.Duration) error {
+// All touches are written in one transaction.
+func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time) error {
 	if len(touches) == 0 {
 		return nil
 	}
@@ -713,9 +712,11 @@ func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time, gr
 				Set("last_active_at = ?", at).
 				Set("idle_expires_at = ? + idle_timeout_ms", at).
 				Set("expires_at = CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at < ? + idle_timeout_ms THEN absolute_expires_at ELSE ? + idle_timeout_ms END", at, at).
-				// Activity after the deadline revives nothing (grace covers
-				// activity another instance has not written yet).
-				Where("id = ? AND ended_at IS NULL AND last_active_at < ? AND expires_at + ? > ?", id, at, grace.Milliseconds(), at).Exec(ctx); err != nil {
+				// Callers touch only sessions they found live (counting
+				// activity not written yet, which may be older than the
+				// stored deadline), so no deadline guard here; an ended
+				// session is never touched.
+				Where("id = ? AND ended_at IS NULL AND last_active_at < ?", id, at).Exec(ctx); err != nil {
 				return err
 			}
 		}

@@ -39,7 +39,7 @@ type Store interface {
 	NextDeadline(ctx context.Context) (time.Time, bool, error)
 	NextUnwarnedDeadline(ctx context.Context) (time.Time, bool, error)
 	MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]model.Session, error)
-	TouchSessions(ctx context.Context, touches map[string]time.Time, grace time.Duration) error
+	TouchSessions(ctx context.Context, touches map[string]time.Time) error
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
 	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
 	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, db.Levels, error)
@@ -450,7 +450,7 @@ func (s *Service) Flush(ctx context.Context) error {
 	}
 	s.pending = make(map[string]time.Time, len(batch))
 	s.mu.Unlock()
-	if err := s.store.TouchSessions(ctx, batch, s.cfg.ExpiryGrace); err != nil {
+	if err := s.store.TouchSessions(ctx, batch); err != nil {
 		// Put the batch back so no activity is lost; newer entries win.
 		s.mu.Lock()
 		for id, t := range batch {
