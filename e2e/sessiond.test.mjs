@@ -340,17 +340,27 @@ async function watch(session, { userId, tenantId, probe = true } = {}) {
   const terminated = subscribeWS(ws.client, TERMINATED_QUERY, 'sessionTerminated');
   const events = subscribeWS(ws.client, EVENTS_QUERY, 'sessionEvents');
   if (probe) {
-    const d = await gql(
-      'mutation($u: ID!, $t: ID!) { createSession(input: {userId: $u, tenantId: $t}) { session { id } } }',
-      { u: userId, t: tenantId },
-    );
-    const probeId = d.createSession.session.id;
-    await gql('mutation($id: ID!) { revokeSession(id: $id) { id } }', { id: probeId });
-    await events.waitFor(
-      (e) => e.sessionEvents.kind === 'TERMINATED' && e.sessionEvents.session.id === probeId,
-      PUSH_TIMEOUT_MS,
-      'the probe session TERMINATED event (is sessionEvents live?)',
-    );
+    // The client sends `subscribe` asynchronously: a probe made before the
+    // server registered the subscription is missed, so probe until one lands.
+    const deadline = Date.now() + PUSH_TIMEOUT_MS;
+    for (;;) {
+      const d = await gql(
+        'mutation($u: ID!, $t: ID!) { createSession(input: {userId: $u, tenantId: $t}) { session { id } } }',
+        { u: userId, t: tenantId },
+      );
+      const probeId = d.createSession.session.id;
+      await gql('mutation($id: ID!) { revokeSession(id: $id) { id } }', { id: probeId });
+      try {
+        await events.waitFor(
+          (e) => e.sessionEvents.kind === 'TERMINATED' && e.sessionEvents.session.id === probeId,
+          Math.min(1000, Math.max(1, deadline - Date.now())),
+          'the probe session TERMINATED event (is sessionEvents live?)',
+        );
+        break;
+      } catch (err) {
+        if (Date.now() >= deadline) throw err;
+      }
+    }
   }
   return { ...ws, terminated, events };
 }

@@ -27,6 +27,9 @@ const (
 	closeInitTimeout  = 4408 // no connection_init in time (graphql-transport-ws)
 	closeInternal     = 1011
 	// finalEventGrace lets the last event reach the client before the socket
+	// closes; the close also waits (up to finalEventWait) for the
+	// connection's event streams to hand over their last events.
+	finalEventWait = time.Second
 	// closes (see GQLGEN-NOTES: cancelling at once loses it).
 	finalEventGrace = 100 * time.Millisecond
 	// subscriberBuffer bounds the events queued for one sessionEvents
@@ -44,6 +47,37 @@ type wsConn struct {
 	c        gorillaws.Closer
 	closed   bool
 	initDone atomic.Bool
+	// streams counts the connection's sessionEvents goroutines still
+	// delivering, so the close on a session's end can wait for them.
+	streams sync.WaitGroup
+}
+
+// trackStream registers an event stream of the request's websocket; call
+// the returned function when the stream has delivered its last event.
+func trackStream(ctx context.Context) func() {
+	h, ok := ctx.Value(wsConnKey{}).(*wsConn)
+	if !ok {
+		return func() {}
+	}
+	h.streams.Add(1)
+	return h.streams.Done
+}
+
+// streamsDone waits until the connection's event streams have finished,
+// or until max has passed.
+func streamsDone(ctx context.Context, max time.Duration) {
+	h, ok := ctx.Value(wsConnKey{}).(*wsConn)
+	if !ok {
+		return
+	}
+	done := make(chan struct{})
+	go func() { h.streams.Wait(); close(done) }()
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 type wsConnKey struct{}
@@ -163,9 +197,18 @@ func watchSession(ctx context.Context, deps Deps, sessionID string) error {
 	var once sync.Once
 	closeLater := func(reason model.EndReason) {
 		once.Do(func() {
-			time.AfterFunc(finalEventGrace, func() {
-				closeWS(ctx, closeSessionEnded, "session ended: "+string(reason))
-			})
+			// Let the connection's streams hand over their last events, then
+			// give the transport a moment to write them, then close.
+			go func() {
+				streamsDone(ctx, finalEventWait)
+				t := time.NewTimer(finalEventGrace)
+				defer t.Stop()
+				select {
+				case <-t.C:
+					closeWS(ctx, closeSessionEnded, "session ended: "+string(reason))
+				case <-ctx.Done():
+				}
+			}()
 		})
 	}
 	if _, err := deps.Bus.Watch(ctx, events.Filter{SessionID: sessionID}, func(ev events.Event) {
@@ -292,8 +335,10 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan *gqlmodel.SessionEvent, 1)
+	out := make(chan *gqlmodel.SessionEvent, 16)
+	streamDone := trackStream(ctx)
 	go func() {
+		defer streamDone()
 		defer close(out)
 		defer sub.Close()
 		for ev := range sub.C {
