@@ -19,11 +19,13 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/graph/gorillaws"
+	"github.com/sessiond/sessiond/graph/wstransport"
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/clock"
@@ -106,13 +108,14 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Deps: deps}}))
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
-	srv.AddTransport(transport.Websocket{
-		Implementation: gorillaws.Implementation{CheckOrigin: originOK, OnAccept: onAccept(cfg.InitTimeout), WriteBufferPool: &sync.Pool{}},
-		InitFunc:       wsInit(deps, log),
-		// Ours closes with 4408 at InitTimeout (onAccept); gqlgen's is a backstop.
-		InitTimeout:           cfg.InitTimeout + time.Second,
-		KeepAlivePingInterval: cfg.KeepAlive, // legacy graphql-ws protocol
-		PingPongInterval:      cfg.KeepAlive, // graphql-transport-ws protocol
+	// Our own websocket transport on gorilla (see graph/wstransport): one
+	// goroutine per idle connection, pings from one shared goroutine.
+	srv.AddTransport(&wstransport.Transport{
+		Upgrader:    websocket.Upgrader{CheckOrigin: originOK, ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}},
+		InitFunc:    wsInit(deps, log),
+		InitTimeout: cfg.InitTimeout,
+		Pinger:      wstransport.NewPinger(cfg.KeepAlive),
+		OnAccept:    onAccept,
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})

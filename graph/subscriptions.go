@@ -6,13 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
-
-	"github.com/sessiond/sessiond/graph/gorillaws"
 	"github.com/sessiond/sessiond/graph/gqlmodel"
+	"github.com/sessiond/sessiond/graph/wstransport"
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/events"
@@ -24,7 +21,6 @@ const (
 	closeUnauthorized = 4401 // missing or bad token at connection_init
 	closeSessionEnded = 4403 // the connection's session ended
 	closeTooSlow      = 4429 // the client did not keep up with its events
-	closeInitTimeout  = 4408 // no connection_init in time (graphql-transport-ws)
 	closeInternal     = 1011
 	// finalEventGrace lets the last event reach the client before the socket
 	// closes; the close also waits (up to finalEventWait) for the
@@ -43,10 +39,9 @@ const (
 // wsConn holds an accepted websocket so that sessiond can close it with a
 // code of its own; it travels in the upgrade request's context.
 type wsConn struct {
-	mu       sync.Mutex
-	c        gorillaws.Closer
-	closed   bool
-	initDone atomic.Bool
+	mu     sync.Mutex
+	c      closer
+	closed bool
 	// streams counts the connection's sessionEvents goroutines still
 	// delivering, so the close on a session's end can wait for them.
 	streams sync.WaitGroup
@@ -80,6 +75,12 @@ func streamsDone(ctx context.Context, max time.Duration) {
 	}
 }
 
+// closer closes an accepted connection with a code and reason.
+type closer interface {
+	WriteClose(code int, reason string) error
+	Close() error
+}
+
 type wsConnKey struct{}
 
 // withWSHolder gives websocket upgrade requests a holder for their connection.
@@ -92,31 +93,13 @@ func withWSHolder(next http.Handler) http.Handler {
 	})
 }
 
-// onAccept remembers an accepted websocket and closes it with 4408 (the
-// graphql-transport-ws code) if connection_init does not arrive within
-// initTimeout; gqlgen's own timeout would close with 1002, which clients
-// treat as a protocol error rather than a timeout.
-func onAccept(initTimeout time.Duration) func(r *http.Request, c gorillaws.Closer) {
-	return func(r *http.Request, c gorillaws.Closer) {
-		h, ok := r.Context().Value(wsConnKey{}).(*wsConn)
-		if !ok {
-			return
-		}
+// onAccept remembers an accepted websocket so it can be closed with a
+// code of our own (4403 when its session ends, 4429 when it falls behind).
+func onAccept(r *http.Request, c *wstransport.Conn) {
+	if h, ok := r.Context().Value(wsConnKey{}).(*wsConn); ok {
 		h.mu.Lock()
 		h.c = c
 		h.mu.Unlock()
-		time.AfterFunc(initTimeout, func() {
-			if !h.initDone.Load() {
-				closeWS(r.Context(), closeInitTimeout, "Connection initialisation timeout")
-			}
-		})
-	}
-}
-
-// markInitialised records that a connection sent connection_init.
-func markInitialised(ctx context.Context) {
-	if h, ok := ctx.Value(wsConnKey{}).(*wsConn); ok {
-		h.initDone.Store(true)
 	}
 }
 
@@ -142,9 +125,8 @@ func closeWS(ctx context.Context, code int, reason string) bool {
 // request's Authorization header. Without a valid credential the socket
 // closes with 4401. A connection authenticated by a session closes with
 // 4403 when that session ends.
-func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		markInitialised(ctx)
+func wsInit(deps Deps, log *slog.Logger) wstransport.InitFunc {
+	return func(ctx context.Context, payload map[string]any) (context.Context, int, string) {
 		token := ""
 		for _, k := range []string{"Authorization", "authorization", "authToken"} {
 			if v, ok := payload[k].(string); ok && v != "" {
@@ -177,17 +159,14 @@ func wsInit(deps Deps, log *slog.Logger) transport.WebsocketInitFunc {
 				return refuse(ctx, closeInternal, "internal error")
 			}
 		}
-		return ctx, nil, nil
+		return ctx, 0, ""
 	}
 }
 
-// refuse ends connection_init with a close code and reason. The reason
-// must travel in the close frame: graphql-transport-ws has no
-// connection_error message, so without it clients would see only gqlgen's
-// default reason "terminated".
-func refuse(ctx context.Context, code int, reason string) (context.Context, *transport.InitPayload, error) {
-	ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, code), reason)
-	return ctx, nil, errors.New(reason)
+// refuse ends connection_init with a close code and a reason that travels
+// in the close frame (graphql-transport-ws has no connection_error message).
+func refuse(ctx context.Context, code int, reason string) (context.Context, int, string) {
+	return ctx, code, reason
 }
 
 // watchSession closes the connection with 4403 once its session ends,
@@ -246,11 +225,21 @@ func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session
 		return nil, err
 	}
 	out := make(chan *model.Session, 1)
+	// On websockets the transport renders the event when told, so this
+	// subscription holds no goroutine while it waits.
+	st := wstransport.StreamFrom(ctx)
+	if st != nil {
+		st.Claim()
+	}
 	var once sync.Once
 	deliver := func(s model.Session) {
 		once.Do(func() {
 			out <- &s
 			close(out)
+			if st != nil {
+				st.Ready() // the session
+				st.Ready() // the end of the stream
+			}
 		})
 	}
 	stop, err := r.Bus.Watch(ctx, events.Filter{SessionID: p.SessionID}, func(ev events.Event) {
@@ -337,8 +326,18 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 	}
 	out := make(chan *gqlmodel.SessionEvent, 16)
 	streamDone := trackStream(ctx)
+	st := wstransport.StreamFrom(ctx)
+	if st != nil {
+		st.Claim()
+	}
+	ready := func() {
+		if st != nil {
+			st.Ready()
+		}
+	}
 	go func() {
 		defer streamDone()
+		defer ready() // the end of the stream
 		defer close(out)
 		defer sub.Close()
 		for ev := range sub.C {
@@ -350,6 +349,7 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 			}
 			select {
 			case out <- eventOf(ev):
+				ready()
 			case <-ctx.Done():
 				return
 			}

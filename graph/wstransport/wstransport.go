@@ -1,0 +1,497 @@
+// Package wstransport serves GraphQL over websockets (the graphql-transport-ws
+// protocol and the legacy graphql-ws one) on gorilla/websocket, for gqlgen's
+// executor. It replaces gqlgen's own websocket transport to keep an idle
+// connection cheap: one goroutine per connection (its read loop), keep-alive
+// pings from one shared goroutine, and subscriptions that hold no goroutine
+// while they wait — a resolver that supports it (see Stream) tells the
+// transport when an event is ready, and only then is it rendered.
+package wstransport
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Sub-protocols.
+const (
+	TransportWS = "graphql-transport-ws"
+	LegacyWS    = "graphql-ws"
+)
+
+// Close codes of graphql-transport-ws.
+const (
+	CloseBadRequest     = 4400
+	CloseUnauthorized   = 4401
+	CloseInitTimeout    = 4408
+	CloseDuplicateID    = 4409
+	CloseTooManyInits   = 4429
+	closeNormal         = websocket.CloseNormalClosure
+	closeInternal       = websocket.CloseInternalServerErr
+	maxCloseReasonBytes = 123
+	writeTimeout        = 10 * time.Second
+)
+
+// InitFunc authenticates connection_init. It returns the connection's
+// context, or a close code and reason to refuse it.
+type InitFunc func(ctx context.Context, payload map[string]any) (context.Context, int, string)
+
+// Transport is a gqlgen transport for websocket upgrades.
+type Transport struct {
+	Upgrader websocket.Upgrader
+	InitFunc InitFunc
+	// InitTimeout closes connections that send no connection_init (4408).
+	InitTimeout time.Duration
+	// ReadLimit bounds one incoming message (default 1 MiB).
+	ReadLimit int64
+	// Pinger sends keep-alive pings for all connections (nil: none).
+	Pinger *Pinger
+	// OnAccept is called with each accepted connection, so the application
+	// can close it later with a code of its own.
+	OnAccept func(r *http.Request, c *Conn)
+}
+
+var _ graphql.Transport = (*Transport)(nil)
+
+// Supports reports whether r asks for a websocket.
+func (t *Transport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
+
+// Do upgrades r and runs the connection until it closes.
+func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	up := t.Upgrader
+	up.Subprotocols = []string{TransportWS, LegacyWS}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // gorilla has answered with an HTTP error
+	}
+	// The connection outlives this handler: detach from the request's
+	// context (cancelled when the handler returns) and serve the connection
+	// on a fresh goroutine, so the HTTP middleware's frames and the parsed
+	// request are not kept for the connection's whole life.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &Conn{ws: ws, proto: ws.Subprotocol(), exec: exec, ctx: ctx, cancel: cancel, ops: map[string]*operation{}}
+	if c.proto == "" {
+		c.proto = LegacyWS
+	}
+	if t.OnAccept != nil {
+		t.OnAccept(r, c)
+	}
+	limit := t.ReadLimit
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	ws.SetReadLimit(limit)
+	go c.serve(t)
+}
+
+func (c *Conn) serve(t *Transport) {
+	defer c.shutdown()
+	if t.InitTimeout > 0 {
+		timer := time.AfterFunc(t.InitTimeout, func() {
+			if !c.initialised() {
+				c.WriteClose(CloseInitTimeout, "Connection initialisation timeout")
+				_ = c.Close()
+			}
+		})
+		defer timer.Stop()
+	}
+	if t.Pinger != nil {
+		t.Pinger.add(c)
+		defer t.Pinger.remove(c)
+		c.ws.SetPongHandler(func(string) error { c.lastPong.Store(time.Now().UnixNano()); return nil })
+		c.lastPong.Store(time.Now().UnixNano())
+	}
+	c.readLoop(t)
+}
+
+// Conn is one websocket connection.
+type Conn struct {
+	ws     *websocket.Conn
+	proto  string
+	exec   graphql.GraphExecutor
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	writeMu sync.Mutex
+	closed  bool
+
+	mu     sync.Mutex
+	inited bool
+	ops    map[string]*operation
+
+	lastPong atomicInt64
+}
+
+type message struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func (c *Conn) initialised() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inited
+}
+
+func (c *Conn) readLoop(t *Transport) {
+	for {
+		var m message
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+			c.WriteClose(CloseBadRequest, "Invalid message received")
+			return
+		}
+		switch m.Type {
+		case "connection_init":
+			if !onFreshStack(func() bool { return c.init(t, m.Payload) }) {
+				return
+			}
+		case "ping":
+			c.write(message{Type: "pong"})
+		case "pong":
+		case "subscribe", "start":
+			if !c.initialised() {
+				c.WriteClose(CloseUnauthorized, "Unauthorized")
+				return
+			}
+			if !onFreshStack(func() bool { return c.start(m) }) {
+				return
+			}
+		case "complete", "stop":
+			c.stop(m.ID)
+		case "connection_terminate":
+			c.WriteClose(closeNormal, "terminated")
+			return
+		default:
+			c.WriteClose(CloseBadRequest, "Invalid message type "+truncate(m.Type, 40))
+			return
+		}
+	}
+}
+
+// onFreshStack runs f on a short-lived goroutine and waits for it. Starting
+// an operation (validation, resolvers, database calls) needs a deep stack;
+// done on the read loop, that stack would stay grown for the connection's
+// whole life, while the read loop itself needs very little.
+func onFreshStack(f func() bool) bool {
+	done := make(chan bool, 1)
+	go func() { done <- f() }()
+	return <-done
+}
+
+func (c *Conn) init(t *Transport, raw json.RawMessage) bool {
+	c.mu.Lock()
+	again := c.inited
+	c.mu.Unlock()
+	if again {
+		c.WriteClose(CloseTooManyInits, "Too many initialisation requests")
+		return false
+	}
+	payload := map[string]any{}
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			c.WriteClose(CloseBadRequest, "Invalid connection_init payload")
+			return false
+		}
+	}
+	ctx := c.ctx
+	if t.InitFunc != nil {
+		var code int
+		var reason string
+		if ctx, code, reason = t.InitFunc(c.ctx, payload); code != 0 {
+			if c.proto == LegacyWS {
+				c.write(message{Type: "connection_error", Payload: mustJSON(map[string]string{"message": reason})})
+			}
+			c.WriteClose(code, reason)
+			return false
+		}
+	}
+	c.mu.Lock()
+	c.inited = true
+	c.ctx = ctx
+	c.mu.Unlock()
+	c.write(message{Type: "connection_ack"})
+	return true
+}
+
+// operation is one running subscribe/start.
+type operation struct {
+	id        string
+	cancel    context.CancelFunc
+	responses graphql.ResponseHandler
+	ctx       context.Context
+
+	mu      sync.Mutex
+	pending int
+	running bool
+	done    bool
+}
+
+func (c *Conn) start(m message) bool {
+	var p graphql.RawParams
+	if err := json.Unmarshal(m.Payload, &p); err != nil || m.ID == "" {
+		c.WriteClose(CloseBadRequest, "Invalid subscribe message")
+		return false
+	}
+	c.mu.Lock()
+	if _, dup := c.ops[m.ID]; dup {
+		c.mu.Unlock()
+		c.WriteClose(CloseDuplicateID, "Subscriber for "+truncate(m.ID, 80)+" already exists")
+		return false
+	}
+	connCtx := c.ctx
+	op := &operation{id: m.ID}
+	c.ops[m.ID] = op
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(connCtx)
+	op.cancel = cancel
+	ctx = graphql.StartOperationTrace(ctx)
+	rc, errs := c.exec.CreateOperationContext(ctx, &p)
+	if errs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		c.sendErrors(m.ID, resp.Errors)
+		c.finish(op, false)
+		return true
+	}
+	st := &Stream{op: op, conn: c}
+	ctx = context.WithValue(ctx, streamKey{}, st)
+	responses, ctx := c.exec.DispatchOperation(ctx, rc)
+	op.responses, op.ctx = responses, ctx
+	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription && st.claimed() {
+		// Event-driven: rendered when the resolver says an event is ready.
+		st.ready()
+		return true
+	}
+	// Queries, mutations, refused subscriptions and resolvers that do not
+	// signal: pull responses until the stream ends.
+	go func() {
+		for {
+			resp := responses(ctx)
+			if resp == nil {
+				c.finish(op, true)
+				return
+			}
+			c.sendNext(m.ID, resp)
+			if rc.Operation == nil || rc.Operation.Operation != ast.Subscription || len(resp.Errors) > 0 && resp.Data == nil {
+				c.finish(op, true)
+				return
+			}
+		}
+	}()
+	return true
+}
+
+// pump renders one response per signalled event, on a goroutine that lives
+// only while events are pending.
+func (op *operation) pump(c *Conn) {
+	for {
+		op.mu.Lock()
+		if op.pending == 0 || op.done {
+			op.running = false
+			op.mu.Unlock()
+			return
+		}
+		op.pending--
+		op.mu.Unlock()
+		resp := op.responses(op.ctx)
+		if resp == nil {
+			c.finish(op, true)
+			return
+		}
+		c.sendNext(op.id, resp)
+	}
+}
+
+func (c *Conn) stop(id string) {
+	c.mu.Lock()
+	op, ok := c.ops[id]
+	c.mu.Unlock()
+	if ok {
+		c.finish(op, false)
+	}
+}
+
+// finish ends an operation, telling the client when sendComplete is set.
+func (c *Conn) finish(op *operation, sendComplete bool) {
+	op.mu.Lock()
+	already := op.done
+	op.done = true
+	op.mu.Unlock()
+	if already {
+		return
+	}
+	if op.cancel != nil {
+		op.cancel()
+	}
+	c.mu.Lock()
+	delete(c.ops, op.id)
+	c.mu.Unlock()
+	if sendComplete {
+		c.write(message{ID: op.id, Type: "complete"})
+	}
+}
+
+func (c *Conn) sendNext(id string, resp *graphql.Response) {
+	typ := "next"
+	if c.proto == LegacyWS {
+		typ = "data"
+	}
+	c.write(message{ID: id, Type: typ, Payload: mustJSON(resp)})
+}
+
+func (c *Conn) sendErrors(id string, errs gqlerror.List) {
+	if c.proto == LegacyWS {
+		c.write(message{ID: id, Type: "error", Payload: mustJSON(map[string]any{"errors": errs})})
+		c.write(message{ID: id, Type: "complete"})
+		return
+	}
+	c.write(message{ID: id, Type: "error", Payload: mustJSON(errs)})
+}
+
+func (c *Conn) write(m message) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.closed {
+		return
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := c.ws.WriteJSON(m); err != nil {
+		c.closed = true
+		_ = c.ws.Close()
+	}
+}
+
+// WriteClose sends a close frame with code and reason, once.
+func (c *Conn) WriteClose(code int, reason string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	msg := websocket.FormatCloseMessage(code, truncate(reason, maxCloseReasonBytes))
+	return c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+}
+
+// Close closes the network connection; the read loop then ends.
+func (c *Conn) Close() error { return c.ws.Close() }
+
+func (c *Conn) shutdown() {
+	c.cancel()
+	c.mu.Lock()
+	ops := make([]*operation, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		c.finish(op, false)
+	}
+	c.WriteClose(closeNormal, "")
+	_ = c.ws.Close()
+}
+
+// Stream lets a subscription resolver drive its stream without a goroutine
+// of its own: it claims the stream when it starts, and calls Ready after
+// each value it sends on its channel (and after closing the channel).
+type Stream struct {
+	op      *operation
+	conn    *Conn
+	mu      sync.Mutex
+	claim   bool
+	started bool
+	early   int
+}
+
+type streamKey struct{}
+
+// StreamFrom returns the operation's stream, or nil when the transport
+// does not drive streams (HTTP, SSE).
+func StreamFrom(ctx context.Context) *Stream {
+	s, _ := ctx.Value(streamKey{}).(*Stream)
+	return s
+}
+
+// Claim marks the resolver as one that calls Ready.
+func (s *Stream) Claim() {
+	s.mu.Lock()
+	s.claim = true
+	s.mu.Unlock()
+}
+
+func (s *Stream) claimed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claim
+}
+
+// Ready says one more value (or the channel's close) is waiting.
+func (s *Stream) Ready() {
+	s.mu.Lock()
+	if !s.started {
+		s.early++ // before the transport has the response handler
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.signal(1)
+}
+
+// ready starts delivery once the response handler is known.
+func (s *Stream) ready() {
+	s.mu.Lock()
+	s.started = true
+	n := s.early
+	s.early = 0
+	s.mu.Unlock()
+	if n > 0 {
+		s.signal(n)
+	}
+}
+
+func (s *Stream) signal(n int) {
+	op := s.op
+	op.mu.Lock()
+	if op.done {
+		op.mu.Unlock()
+		return
+	}
+	op.pending += n
+	start := !op.running
+	op.running = true
+	op.mu.Unlock()
+	if start {
+		go op.pump(s.conn)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"errors": []map[string]string{{"message": "internal error"}}})
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
