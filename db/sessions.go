@@ -645,11 +645,18 @@ func (d *DB) NextDeadline(ctx context.Context) (t time.Time, ok bool, err error)
 // unwarned selects active sessions not yet warned about their current deadline.
 const unwarned = "ended_at IS NULL AND (warned_expires_at IS NULL OR warned_expires_at <> expires_at)"
 
-// NextUnwarnedDeadline returns the earliest deadline of an active session
-// that no EXPIRING_SOON warning was sent for; ok is false when none.
-func (d *DB) NextUnwarnedDeadline(ctx context.Context) (t time.Time, ok bool, err error) {
+// warnAt is when a session's EXPIRING_SOON is due: lead before its deadline,
+// or half its idle timeout when that is shorter (so that a short timeout
+// is not warned about the moment it starts).
+const warnAt = "expires_at - CASE WHEN idle_timeout_ms / 2 < ? THEN idle_timeout_ms / 2 ELSE ? END"
+
+// NextWarning returns the earliest time an EXPIRING_SOON warning is due
+// for an active session not yet warned about its deadline; ok is false
+// when none is.
+func (d *DB) NextWarning(ctx context.Context, lead time.Duration) (t time.Time, ok bool, err error) {
 	var v sql.NullInt64
-	if err := d.bun.NewSelect().Model((*sessionRow)(nil)).ColumnExpr("min(expires_at)").Where(unwarned).Scan(ctx, &v); err != nil {
+	l := lead.Milliseconds()
+	if err := d.bun.NewSelect().Model((*sessionRow)(nil)).ColumnExpr("min("+warnAt+")", l, l).Where(unwarned).Scan(ctx, &v); err != nil {
 		return time.Time{}, false, err
 	}
 	if !v.Valid {
@@ -658,15 +665,16 @@ func (d *DB) NextUnwarnedDeadline(ctx context.Context) (t time.Time, ok bool, er
 	return fromMS(v.Int64), true, nil
 }
 
-// MarkWarned claims up to limit active sessions whose deadline is at or
-// before horizon and that were not warned about it, marks them warned and
-// returns them. The claim is one conditional update, so each deadline is
-// warned about once.
-func (d *DB) MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]model.Session, error) {
+// MarkWarned claims up to limit active sessions whose warning is due at
+// now (see NextWarning) and that were not warned about their deadline,
+// marks them warned and returns them. The claim is one conditional update,
+// so each deadline is warned about once.
+func (d *DB) MarkWarned(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]model.Session, error) {
 	var rows []sessionRow
+	l := lead.Milliseconds()
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var ids []string
-		if err := tx.NewSelect().Model((*sessionRow)(nil)).Column("id").Where(unwarned).Where("expires_at <= ?", ms(horizon)).
+		if err := tx.NewSelect().Model((*sessionRow)(nil)).Column("id").Where(unwarned).Where(warnAt+" <= ?", l, l, ms(now)).
 			Order("expires_at").Limit(int64(limit)).Scan(ctx, &ids); err != nil {
 			return err
 		}
@@ -674,7 +682,7 @@ func (d *DB) MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]mo
 			return nil
 		}
 		_, err := tx.NewUpdate().Model(&rows).Set("warned_expires_at = expires_at").
-			Where("id IN (?)", bun.List(ids)).Where(unwarned).Where("expires_at <= ?", ms(horizon)).
+			Where("id IN (?)", bun.List(ids)).Where(unwarned).Where(warnAt+" <= ?", l, l, ms(now)).
 			Returning("*").Exec(ctx, &rows)
 		return err
 	})

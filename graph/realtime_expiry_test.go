@@ -149,3 +149,39 @@ func TestExpiringSoonAndIdleTimeout(t *testing.T) {
 		ws.closed(closeSessionEnded, "session ended: IDLE_TIMEOUT")
 	})
 }
+
+func TestExpiringSoonWithAShortIdleTimeoutWaitsForHalfOfIt(t *testing.T) {
+	t0 := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	ft := fakeTime{clk}
+	s := testkit.Start(t, testkit.WithClock(clk))
+	w := s.NewWorkspace("short-idle")
+	// Idle 1 minute is shorter than the 2-minute lead: the warning comes
+	// 30 s before the deadline, not the moment the session starts.
+	ft.wakes(t, func() {
+		s.Admin(mSetPolicy, map[string]any{"t": w.TenantID, "in": map[string]any{
+			"idleTimeout": map[string]any{"enabled": true, "duration": map[string]any{"value": 1, "unit": "MINUTES"}},
+		}}, nil)
+	})
+	watcher := s.CreateSession(w.AdminID, w.TenantID)
+	ws := connect(t, s, bearerInit(watcher.Token))
+	ws.subscribe("events", subUserEvents, map[string]any{"u": w.MemberID})
+	waitSubscribers(t, s, 2)
+
+	var first, second testkit.Session
+	first = s.CreateSession(w.MemberID, w.TenantID) // due as the watcher: no earlier wake-up
+	var out eventsOut
+	ws.next("events", &out)
+	wantEvent(t, out.SessionEvents, "CREATED", first.ID, "")
+
+	ft.advance(t, 29*time.Second)
+	s.MustDo(testkit.Request{Query: mRecordActivity, Token: watcher.Token}, nil) // keep the watcher alive
+	// Nothing for the first session yet: the next event is the second's CREATED.
+	second = s.CreateSession(w.MemberID, w.TenantID)
+	ws.next("events", &out)
+	wantEvent(t, out.SessionEvents, "CREATED", second.ID, "")
+
+	ft.advance(t, 2*time.Second) // t0+31s: past half of the idle timeout
+	ws.next("events", &out)
+	wantEvent(t, out.SessionEvents, "EXPIRING_SOON", first.ID, "")
+}

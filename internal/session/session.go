@@ -37,8 +37,8 @@ type Store interface {
 	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]model.Session, error)
 	NextDeadline(ctx context.Context) (time.Time, bool, error)
-	NextUnwarnedDeadline(ctx context.Context) (time.Time, bool, error)
-	MarkWarned(ctx context.Context, horizon time.Time, limit int) ([]model.Session, error)
+	NextWarning(ctx context.Context, lead time.Duration) (time.Time, bool, error)
+	MarkWarned(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]model.Session, error)
 	TouchSessions(ctx context.Context, touches map[string]time.Time) error
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
 	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
@@ -57,7 +57,7 @@ type Config struct {
 	// LoginLimit punishes repeated login failures.
 	LoginLimit ratelimit.Policy
 	// WarnBefore is how long before a deadline EXPIRING_SOON is sent
-	// (default 2 minutes).
+	// (default 2 minutes), or half the idle timeout when that is shorter.
 	WarnBefore time.Duration
 	// ExpiryGrace delays ending a session past its stored deadline, so that
 	// activity another instance has not written yet (at most ActivityFlush
@@ -272,7 +272,8 @@ func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantI
 	}
 	s.ended(ctx, ended)
 	s.publish(ctx, events.Event{Kind: events.Created, Session: created, At: created.CreatedAt})
-	s.wake(created.ExpiresAt)
+	// The scheduler must act at the session's warning time, before its deadline.
+	s.wake(created.ExpiresAt.Add(-min(s.cfg.WarnBefore, created.IdleTimeout/2)))
 	return Grant{Token: token, Session: created}, nil
 }
 
@@ -546,7 +547,7 @@ func (s *Service) EndDue(ctx context.Context) (int, error) {
 func (s *Service) warnDue(ctx context.Context) error {
 	for {
 		now := s.clock.Now()
-		warned, err := s.store.MarkWarned(ctx, now.Add(s.cfg.WarnBefore), dueBatch)
+		warned, err := s.store.MarkWarned(ctx, now, s.cfg.WarnBefore, dueBatch)
 		if err != nil {
 			return err
 		}
@@ -608,13 +609,13 @@ func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
 	if err != nil || !ok {
 		return next, ok, err
 	}
-	warn, wok, err := s.store.NextUnwarnedDeadline(ctx)
+	warn, wok, err := s.store.NextWarning(ctx, s.cfg.WarnBefore)
 	if err != nil {
 		return time.Time{}, false, err
 	}
 	next = next.Add(s.cfg.ExpiryGrace)
-	if wok && warn.Add(-s.cfg.WarnBefore).Before(next) {
-		next = warn.Add(-s.cfg.WarnBefore)
+	if wok && warn.Before(next) {
+		next = warn
 	}
 	return next, true, nil
 }
