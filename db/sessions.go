@@ -555,6 +555,40 @@ func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor mod
 	return out, err
 }
 
+// EndUserSessions ends, in one transaction, every active session of a user
+// (in one tenant, or all when tenantID is ""), except the one named by
+// except, with reason and actor; it returns the sessions it ended. Listing
+// and ending in one transaction means a login racing in is either ended
+// too or not yet committed (on PostgreSQL the membership lock orders them).
+func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor) ([]model.Session, error) {
+	var out []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		where, args := "user_id = ? AND id <> ?", []any{userID, except}
+		if tenantID != "" {
+			if err := d.lockMemberships(ctx, tx, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
+				return err
+			}
+			where, args = where+" AND tenant_id = ?", append(args, tenantID)
+		} else if err := d.lockMemberships(ctx, tx, "user_id = ?", userID); err != nil {
+			return err
+		}
+		ids, err := activeSessionIDs(ctx, tx, where, args...)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		ends := make([]model.SessionEnd, len(ids))
+		for i, id := range ids {
+			ends[i] = model.SessionEnd{ID: id, Reason: reason}
+		}
+		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // endBatch bounds the ids in one UPDATE, below every dialect's parameter limit.
 const endBatch = 500
 

@@ -185,18 +185,11 @@ func (r *mutationResolver) RevokeMySessions(ctx context.Context, includeCurrent 
 		_, err := auth.RequireUser(ctx)
 		return 0, err
 	}
-	mine, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{p.UserID}, TenantID: p.TenantID, ActiveOnly: true})
-	if err != nil {
-		return 0, err
+	keep := p.SessionID
+	if deref(includeCurrent) {
+		keep = ""
 	}
-	var ends []model.SessionEnd
-	for _, s := range mine {
-		if s.ID != p.SessionID || deref(includeCurrent) {
-			ends = append(ends, model.SessionEnd{ID: s.ID, Reason: model.EndRevokedByUser})
-		}
-	}
-	ended, err := r.Sessions.End(ctx, p.Actor(), ends...)
-	return len(ended), err
+	return r.Sessions.SignOut(ctx, p.Actor(), p.UserID, p.TenantID, keep, model.EndRevokedByUser)
 }
 
 // SignOutUser is the resolver for the signOutUser field.
@@ -216,16 +209,7 @@ func (r *mutationResolver) SignOutUser(ctx context.Context, userID string, tenan
 	} else if _, err := r.Store.User(ctx, userID); err != nil {
 		return 0, err
 	}
-	theirs, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{userID}, TenantID: scope, ActiveOnly: true})
-	if err != nil {
-		return 0, err
-	}
-	ends := make([]model.SessionEnd, len(theirs))
-	for i, s := range theirs {
-		ends[i] = model.SessionEnd{ID: s.ID, Reason: model.EndRevokedByAdmin}
-	}
-	ended, err := r.Sessions.End(ctx, p.Actor(), ends...)
-	return len(ended), err
+	return r.Sessions.SignOut(ctx, p.Actor(), userID, scope, "", model.EndRevokedByAdmin)
 }
 
 // UpdateSessionPolicy is the resolver for the updateSessionPolicy field.

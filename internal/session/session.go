@@ -35,6 +35,7 @@ type Store interface {
 	SessionByTokenHash(ctx context.Context, hash string) (model.Session, error)
 	Session(ctx context.Context, id string) (model.Session, error)
 	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error)
+	EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor) ([]model.Session, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]model.Session, error)
 	NextDeadline(ctx context.Context) (time.Time, bool, error)
 	NextWarning(ctx context.Context, lead time.Duration) (time.Time, bool, error)
@@ -494,6 +495,18 @@ func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.Sess
 	}
 	s.ended(ctx, ended)
 	return ended, nil
+}
+
+// SignOut ends every active session of a user in a tenant (all tenants
+// when tenantID is ""), except the session keep, with reason, in one
+// transaction, and publishes their ends. It returns how many ended.
+func (s *Service) SignOut(ctx context.Context, actor model.Actor, userID, tenantID, keep string, reason model.EndReason) (int, error) {
+	ended, err := s.store.EndUserSessions(ctx, userID, tenantID, keep, reason, actor)
+	if err != nil {
+		return 0, err
+	}
+	s.ended(ctx, ended)
+	return len(ended), nil
 }
 
 // Ended publishes sessions that the store ended inside another change
