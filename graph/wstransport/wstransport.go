@@ -104,10 +104,10 @@ func (c *Conn) serve(t *Transport) {
 		defer timer.Stop()
 	}
 	if t.Pinger != nil {
+		c.lastPong.Store(time.Now().UnixNano()) // before the pinger can see it
+		c.ws.SetPongHandler(func(string) error { c.lastPong.Store(time.Now().UnixNano()); return nil })
 		t.Pinger.add(c)
 		defer t.Pinger.remove(c)
-		c.ws.SetPongHandler(func(string) error { c.lastPong.Store(time.Now().UnixNano()); return nil })
-		c.lastPong.Store(time.Now().UnixNano())
 	}
 	c.readLoop(t)
 }
