@@ -1786,8 +1786,10 @@ enum SessionEndReason {
 "A signed-in session of one user in one tenant."
 type Session {
   id: ID!
-  user: User!
-  tenant: Tenant!
+  "Null once the user has been deleted (its sessions end with USER_REMOVED and stay on record)."
+  user: User
+  "Null once the tenant has been deleted."
+  tenant: Tenant
   createdAt: Time!
   "The last request that counted as activity."
   lastActiveAt: Time!
@@ -6726,10 +6728,10 @@ func (ec *executionContext) _Session_user(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐUser(ctx, selections, v)
+			return ec.marshalOUser2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐUser(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Session_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -6758,10 +6760,10 @@ func (ec *executionContext) _Session_tenant(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Tenant) graphql.Marshaler {
-			return ec.marshalNTenant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐTenant(ctx, selections, v)
+			return ec.marshalOTenant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐTenant(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Session_tenant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -11173,13 +11175,13 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "user":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Session_user(ctx, field, obj)
 				})
 		case "tenant":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Session_tenant(ctx, field, obj)
 				})

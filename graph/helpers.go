@@ -17,6 +17,14 @@ func orNil[T any](v T, err error) (*T, error) {
 	return &v, nil
 }
 
+// goneIsNil answers null for a related object that has been deleted.
+func goneIsNil[T any](v T, err error) (*T, error) {
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	return orNil(v, err)
+}
+
 // done turns an error-only result into a Boolean! field.
 func done(err error) (bool, error) { return err == nil, err }
 

@@ -620,13 +620,13 @@ func (r *roleResolver) Permissions(ctx context.Context, obj *model.Role) ([]*mod
 // User is the resolver for the user field.
 func (r *sessionResolver) User(ctx context.Context, obj *model.Session) (*model.User, error) {
 	u, err := loadersFrom(ctx).user.Load(ctx, obj.UserID)
-	return &u, err
+	return goneIsNil(u, err)
 }
 
 // Tenant is the resolver for the tenant field.
 func (r *sessionResolver) Tenant(ctx context.Context, obj *model.Session) (*model.Tenant, error) {
 	t, err := loadersFrom(ctx).tenant.Load(ctx, obj.TenantID)
-	return &t, err
+	return goneIsNil(t, err)
 }
 
 // Current is the resolver for the current field.
