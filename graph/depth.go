@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -29,7 +30,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]bool{}); depth > d.max {
 		return &gqlerror.Error{
 			Message:    fmt.Sprintf("the operation is nested %d levels deep; the limit is %d", depth, d.max),
-			Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+			Extensions: map[string]any{"code": errcode.ValidationFailed}, // answered 400; the presenter shows BAD_USER_INPUT
 		}
 	}
 	return nil
