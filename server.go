@@ -42,6 +42,7 @@ type config struct {
 	timeScale      float64
 	expiringSoon   time.Duration
 	activityFlush  time.Duration
+	wsKeepAlive    time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -64,6 +65,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.Float64Var(&c.timeScale, "time-scale", 1, "TESTS ONLY: run the server's clock this many times faster than real time (e.g. 60: a minute passes in a second)")
 	fs.DurationVar(&c.expiringSoon, "expiring-soon", envDuration(getenv, "SESSIOND_EXPIRING_SOON", 2*time.Minute), "send EXPIRING_SOON this long before a session's deadline (SESSIOND_EXPIRING_SOON)")
 	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
+	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -115,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	acfg := app.Config{
 		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
 		TrustProxyHeaders: cfg.trustProxy, Logger: log,
-		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush,
+		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush, WebsocketKeepAlive: cfg.wsKeepAlive,
 	}
 	if cfg.timeScale != 1 {
 		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)

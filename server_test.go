@@ -456,3 +456,26 @@ func TestNewAdminKeyFlag(t *testing.T) {
 		onlyKey(t, stdout.String())
 	})
 }
+
+func TestKeepAliveIsConfigurable(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default", nil, nil, 15 * time.Second},
+		{"environment", nil, map[string]string{"SESSIOND_WS_KEEPALIVE": "5s"}, 5 * time.Second},
+		{"flag wins", []string{"-ws-keepalive", "3s"}, map[string]string{"SESSIOND_WS_KEEPALIVE": "5s"}, 3 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := parseConfig(c.args, func(k string) string { return c.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.wsKeepAlive != c.want {
+				t.Fatalf("keep-alive = %v, want %v", cfg.wsKeepAlive, c.want)
+			}
+		})
+	}
+}

@@ -81,8 +81,8 @@ func (d *DB) UpdateTenant(ctx context.Context, actor model.Actor, id string, nam
 	return row.model(), err
 }
 
-// DeleteTenant deletes a tenant, its memberships, sessions and policy. Its
-// active sessions end with USER_REMOVED first; they are returned.
+// DeleteTenant deletes a tenant, its memberships and policy. Its active
+// sessions end with USER_REMOVED and stay on record; they are returned.
 // NOT_FOUND when it does not exist.
 func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
 	var ended []model.Session
@@ -194,8 +194,9 @@ func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u mod
 	return row.model(), err
 }
 
-// DeleteUser deletes a user, its memberships and sessions. Its active
-// sessions end with USER_REMOVED first; they are returned.
+// DeleteUser deletes a user and its memberships. Its active sessions end
+// with USER_REMOVED and stay on record (so their tokens are told why);
+// they are returned.
 // NOT_FOUND when it does not exist.
 func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
 	var ended []model.Session

@@ -2127,13 +2127,13 @@ type Mutation {
 
   createTenant(input: CreateTenantInput!): Tenant!
   updateTenant(id: ID!, input: UpdateTenantInput!): Tenant!
-  "Deletes the tenant and every membership in it. Users stay."
+  "Deletes the tenant and every membership in it; their sessions end with USER_REMOVED. Users stay."
   deleteTenant(id: ID!): Boolean!
 
   "Creates a user as a member of one tenant."
   createUser(input: CreateUserInput!): User!
   updateUser(id: ID!, input: UpdateUserInput!): User!
-  "Deletes the user and all memberships."
+  "Deletes the user and all memberships; the user's sessions end with USER_REMOVED."
   deleteUser(id: ID!): Boolean!
   "Replaces the user's roles in the tenant, adding the membership if missing."
   setUserRoles(userId: ID!, tenantId: ID!, roleKeys: [String!]!): Membership!

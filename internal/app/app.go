@@ -48,6 +48,8 @@ type Config struct {
 	ExpiringSoon time.Duration
 	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
 	LoginLimit ratelimit.Policy
+	// WebsocketKeepAlive is the websocket ping interval (default 15 s).
+	WebsocketKeepAlive time.Duration
 	// WebsocketInitTimeout closes websockets that send no connection_init
 	// in time (default 10 s).
 	WebsocketInitTimeout time.Duration
@@ -136,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Store: store, Directory: dir, Sessions: sessions,
 		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
 		TrustProxyHeaders: cfg.TrustProxyHeaders, Logger: cfg.Logger,
-	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout})
+	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout, KeepAlive: cfg.WebsocketKeepAlive})
 
 	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -410,7 +410,8 @@ func (b *PG) deliver(ctx context.Context, raw string) {
 			if kind != Terminated || len(e) < 6 {
 				continue // gone, and nothing to tell
 			}
-			// Deleted with its user or tenant: deliver what the notification carries.
+			// The row is gone (deleted by hand, say): deliver what the
+			// notification carries.
 			ended := time.UnixMilli(at).UTC()
 			s = model.Session{ID: e[1], UserID: e[3], TenantID: e[4], EndReason: model.EndReason(e[5]), EndedAt: &ended}
 		}
