@@ -1,0 +1,133 @@
+package db
+
+import (
+	"context"
+
+	"github.com/uptrace/bun"
+
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// CreatePermission stores a permission. CONFLICT on a duplicate key.
+func (d *DB) CreatePermission(ctx context.Context, actor model.Actor, p model.Permission) (model.Permission, error) {
+	row := permissionRow{ID: newID(), Key: p.Key, Name: p.Name, Description: p.Description, Category: p.Category, CreatedAt: d.now()}
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return conflictOr(err, "key", "a permission with key %s already exists", p.Key)
+		}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "permission.created", TargetType: "permission", TargetID: row.Key}, nil, permissionAuditOf(&row, nil))
+	})
+	return row.model(), err
+}
+
+// UpdatePermission changes a permission's name, description or category.
+func (d *DB) UpdatePermission(ctx context.Context, actor model.Actor, key string, u model.PermissionUpdate) (model.Permission, error) {
+	var row permissionRow
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
+			return notFoundOr(err, "permission %s not found", key)
+		}
+		before := permissionAuditOf(&row, nil)
+		if u.Name != nil {
+			row.Name = *u.Name
+		}
+		if u.Description != nil {
+			row.Description = *u.Description
+		}
+		if u.Category != nil {
+			row.Category = *u.Category
+		}
+		if _, err := tx.NewUpdate().Model(&row).Column("name", "description", "category").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "permission.updated", TargetType: "permission", TargetID: key}, before, permissionAuditOf(&row, nil))
+	})
+	return row.model(), err
+}
+
+// DeletePermission deletes a permission that is not built in.
+// NOT_FOUND when it does not exist; BAD_USER_INPUT for a built-in one.
+func (d *DB) DeletePermission(ctx context.Context, actor model.Actor, key string) error {
+	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var row permissionRow
+		if err := tx.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
+			return notFoundOr(err, "permission %s not found", key)
+		}
+		if row.BuiltIn {
+			return apperr.Invalid("key", "permission %s is built in and cannot be deleted", key)
+		}
+		if _, err := tx.NewDelete().Model(&row).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "permission.deleted", TargetType: "permission", TargetID: key}, permissionAuditOf(&row, nil), nil)
+	})
+}
+
+// Permissions lists all permissions by key.
+func (d *DB) Permissions(ctx context.Context) ([]model.Permission, error) {
+	var rows []permissionRow
+	if err := d.bun.NewSelect().Model(&rows).Order("key").Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]model.Permission, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, nil
+}
+
+// Permission returns one permission by key. NOT_FOUND when it does not exist.
+func (d *DB) Permission(ctx context.Context, key string) (model.Permission, error) {
+	var row permissionRow
+	if err := d.bun.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
+		return model.Permission{}, notFoundOr(err, "permission %s not found", key)
+	}
+	return row.model(), nil
+}
+
+// GrantPermission adds (grant) or removes (!grant) the permission on roles.
+// NOT_FOUND for an unknown permission or role key.
+func (d *DB) GrantPermission(ctx context.Context, actor model.Actor, permKey string, roleKeys []string, grant bool) (model.Permission, error) {
+	var perm permissionRow
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(&perm).Where("key = ?", permKey).Scan(ctx); err != nil {
+			return notFoundOr(err, "permission %s not found", permKey)
+		}
+		roleKeys = dedupe(roleKeys)
+		var roles []roleRow
+		if len(roleKeys) > 0 {
+			if err := tx.NewSelect().Model(&roles).Where("key IN (?)", bun.List(roleKeys)).Scan(ctx); err != nil {
+				return err
+			}
+		}
+		if len(roles) != len(roleKeys) {
+			return missingKeys("role", roleKeys, roleKeysOf(roles))
+		}
+		before, err := roleKeysOfPermission(ctx, tx, perm.ID)
+		if err != nil {
+			return err
+		}
+		for _, r := range roles {
+			link := rolePermissionRow{RoleID: r.ID, PermissionID: perm.ID}
+			if grant {
+				_, err = tx.NewInsert().Model(&link).On("CONFLICT DO NOTHING").Exec(ctx)
+			} else {
+				_, err = tx.NewDelete().Model(&link).WherePK().Exec(ctx)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		after, err := roleKeysOfPermission(ctx, tx, perm.ID)
+		if err != nil {
+			return err
+		}
+		action := "permission.roles_assigned"
+		if !grant {
+			action = "permission.roles_removed"
+		}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: action, TargetType: "permission", TargetID: permKey}, permissionAuditOf(&perm, before), permissionAuditOf(&perm, after))
+	})
+	return perm.model(), err
+}

@@ -1,0 +1,46 @@
+package db
+
+import (
+	"context"
+
+	"github.com/uptrace/bun"
+
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// AdminPortal returns the portal switches.
+func (d *DB) AdminPortal(ctx context.Context) (model.AdminPortal, error) {
+	var row adminPortalRow
+	if err := d.bun.NewSelect().Model(&row).Where("id = 1").Scan(ctx); err != nil {
+		return model.AdminPortal{}, err
+	}
+	return row.model(), nil
+}
+
+// UpdateAdminPortal changes the portal switches.
+func (d *DB) UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.PortalUpdate) (model.AdminPortal, error) {
+	var row adminPortalRow
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(&row).Where("id = 1").Scan(ctx); err != nil {
+			return err
+		}
+		before := portalAudit{row.PrivacyAndSecurity, row.Users, row.Security}
+		if u.PrivacyAndSecurity != nil {
+			row.PrivacyAndSecurity = *u.PrivacyAndSecurity
+		}
+		if u.Users != nil {
+			row.Users = *u.Users
+		}
+		if u.Security != nil {
+			row.Security = *u.Security
+		}
+		now := d.now()
+		row.UpdatedAt = &now
+		if _, err := tx.NewUpdate().Model(&row).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		after := portalAudit{row.PrivacyAndSecurity, row.Users, row.Security}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "portal.updated", TargetType: "portal", TargetID: "adminPortal"}, before, after)
+	})
+	return row.model(), err
+}

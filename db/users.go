@@ -1,0 +1,154 @@
+package db
+
+import (
+	"context"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// CreateUser stores a user and its first membership, atomically.
+// CONFLICT on a duplicate email; NOT_FOUND for an unknown tenant or role.
+func (d *DB) CreateUser(ctx context.Context, actor model.Actor, nu model.NewUser) (model.User, error) {
+	row := userRow{ID: newID(), Email: nu.Email, EmailLower: strings.ToLower(nu.Email), Name: nu.Name, PasswordHash: nu.PasswordHash, CreatedAt: d.now()}
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireTenant(ctx, tx, nu.TenantID); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return conflictOr(err, "email", "a user with email %s already exists", nu.Email)
+		}
+		if err := d.writeAudit(ctx, tx, model.AuditEntry{TenantID: nu.TenantID, Actor: actor, Action: "user.created", TargetType: "user", TargetID: row.ID}, nil, userAudit{Email: row.Email, Name: row.Name, HasPassword: row.PasswordHash != ""}); err != nil {
+			return err
+		}
+		_, err := d.setMembershipRoles(ctx, tx, actor, row.ID, nu.TenantID, nu.RoleKeys)
+		return err
+	})
+	return row.model(), err
+}
+
+// UpdateUser changes a user. NOT_FOUND, or CONFLICT on a taken email.
+func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u model.UserUpdate) (model.User, error) {
+	var row userRow
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+			return notFoundOr(err, "user %s not found", id)
+		}
+		before := userAudit{Email: row.Email, Name: row.Name, HasPassword: row.PasswordHash != ""}
+		if u.Email != nil {
+			row.Email, row.EmailLower = *u.Email, strings.ToLower(*u.Email)
+		}
+		if u.Name != nil {
+			row.Name = *u.Name
+		}
+		if u.PasswordHash != nil {
+			row.PasswordHash = *u.PasswordHash
+		}
+		if _, err := tx.NewUpdate().Model(&row).Column("email", "email_lower", "name", "password_hash").WherePK().Exec(ctx); err != nil {
+			return conflictOr(err, "email", "a user with email %s already exists", row.Email)
+		}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "user.updated", TargetType: "user", TargetID: id}, before, userAudit{Email: row.Email, Name: row.Name, HasPassword: row.PasswordHash != ""})
+	})
+	return row.model(), err
+}
+
+// DeleteUser deletes a user and its memberships. Its active sessions end
+// with USER_REMOVED and stay on record (so their tokens are told why);
+// they are returned.
+// NOT_FOUND when it does not exist.
+func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
+	var ended []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var row userRow
+		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+			return notFoundOr(err, "user %s not found", id)
+		}
+		// Lock the user's memberships first, so logins racing in finish
+		// before the sessions to end are listed (see RemoveMembership).
+		if err := d.lockMemberships(ctx, tx, "user_id = ?", id); err != nil {
+			return err
+		}
+		var err error
+		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ?", id); err != nil {
+			return err
+		}
+		if _, err := tx.NewDelete().Model(&row).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "user.deleted", TargetType: "user", TargetID: id}, userAudit{Email: row.Email, Name: row.Name, HasPassword: row.PasswordHash != ""}, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// User returns one user. NOT_FOUND when it does not exist.
+func (d *DB) User(ctx context.Context, id string) (model.User, error) {
+	var row userRow
+	if err := d.bun.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+		return model.User{}, notFoundOr(err, "user %s not found", id)
+	}
+	return row.model(), nil
+}
+
+// UserByEmail finds a user by email, case-insensitively. NOT_FOUND when none.
+func (d *DB) UserByEmail(ctx context.Context, email string) (model.User, error) {
+	var row userRow
+	if err := d.bun.NewSelect().Model(&row).Where("email_lower = ?", strings.ToLower(email)).Scan(ctx); err != nil {
+		return model.User{}, notFoundOr(err, "no user with that email")
+	}
+	return row.model(), nil
+}
+
+// UsersByIDs returns the users that exist among ids, keyed by id.
+func (d *DB) UsersByIDs(ctx context.Context, ids []string) (map[string]model.User, error) {
+	var rows []userRow
+	if err := d.bun.NewSelect().Model(&rows).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string]model.User, len(rows))
+	for i := range rows {
+		out[rows[i].ID] = rows[i].model()
+	}
+	return out, nil
+}
+
+// Users lists users oldest first, one page at a time.
+func (d *DB) Users(ctx context.Context, f model.UserFilter) (model.UserPage, error) {
+	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if f.TenantID != "" {
+			q = q.Where("u.id IN (SELECT user_id FROM memberships WHERE tenant_id = ?)", f.TenantID)
+		}
+		if f.Search != "" {
+			p := likePattern(f.Search)
+			q = q.Where(`(u.email_lower LIKE ? ESCAPE '\' OR lower(u.name) LIKE ? ESCAPE '\')`, p, p)
+		}
+		return q
+	}
+	var page model.UserPage
+	total, err := filter(d.bun.NewSelect().TableExpr("users AS u")).Count(ctx)
+	if err != nil {
+		return page, err
+	}
+	page.TotalCount = int(total)
+	var rows []userRow
+	q := filter(d.bun.NewSelect().Model(&rows))
+	if f.AfterID != "" {
+		q = q.Where("u.id > ?", f.AfterID)
+	}
+	if err := q.Order("u.id").Limit(int64(f.Limit + 1)).Scan(ctx); err != nil {
+		return page, err
+	}
+	if len(rows) > f.Limit {
+		page.HasNextPage = true
+		rows = rows[:f.Limit]
+	}
+	page.Users = make([]model.User, len(rows))
+	for i := range rows {
+		page.Users[i] = rows[i].model()
+	}
+	return page, nil
+}

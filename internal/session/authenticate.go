@@ -1,0 +1,107 @@
+package session
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/auth"
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/policy"
+	"github.com/sessiond/sessiond/internal/secret"
+)
+
+// Authenticate validates a session token and returns its live session.
+// UNAUTHENTICATED for an unknown token, and for an ended or expired session
+// with extensions.reason set to why it ended. An expired session that the
+// scheduler has not reached yet is ended here, with its reason.
+func (s *Service) Authenticate(ctx context.Context, token string) (model.Session, error) {
+	hash := secret.HashToken(token)
+	ses, ok := s.cache.Get(hash)
+	if ok && !s.withPending(ses).ExpiresAt.After(s.clock.Now()) {
+		// The copy may predate activity written since (a flush drops the
+		// pending activity it would be seen through, and other instances
+		// write theirs): only the store can say that the session is over.
+		ok = false
+	}
+	if !ok {
+		var err error
+		if ses, err = s.load(ctx, hash); err != nil {
+			return model.Session{}, err
+		}
+	}
+	if ses.Ended() {
+		return ses, endedError(ses.EndReason)
+	}
+	ses = s.withPending(ses)
+	now := s.clock.Now()
+	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+		return ses, nil
+	}
+	// It looks expired, but the cached copy may be stale: its activity may
+	// have been flushed (and so left the pending map) since it was cached.
+	// Decide on the stored session, with pending activity written first, so
+	// that no session ends while it had activity within its idle timeout.
+	if err := s.Flush(ctx); err != nil {
+		return model.Session{}, err
+	}
+	s.cache.Remove(hash)
+	ses, err := s.load(ctx, hash)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if ses.Ended() {
+		return ses, endedError(ses.EndReason)
+	}
+	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+		return s.withPending(ses), nil
+	}
+	ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if len(ended) == 1 {
+		return ses, endedError(ended[0].EndReason)
+	}
+	// Nothing ended: someone else ended it meanwhile (report their reason),
+	// or activity written meanwhile keeps it alive.
+	cur, err := s.store.Session(ctx, ses.ID)
+	if err != nil {
+		return model.Session{}, err
+	}
+	if cur.Ended() {
+		return cur, endedError(cur.EndReason)
+	}
+	if cur = s.withPending(cur); cur.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+		return cur, nil
+	}
+	return ses, endedError(policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt))
+}
+
+// load reads a token's session from the store and caches it while active.
+func (s *Service) load(ctx context.Context, hash string) (model.Session, error) {
+	ses, err := s.store.SessionByTokenHash(ctx, hash)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return model.Session{}, auth.Unauthenticated()
+	}
+	if err != nil {
+		return model.Session{}, err
+	}
+	if !secret.EqualHash(ses.TokenHash, hash) {
+		return model.Session{}, auth.Unauthenticated()
+	}
+	if !ses.Ended() {
+		s.cache.Add(hash, ses)
+	}
+	return ses, nil
+}
+
+// EndedError is the UNAUTHENTICATED error for a session that ended for
+// reason; extensions.reason carries the reason.
+func EndedError(reason model.EndReason) error { return endedError(reason) }
+
+func endedError(reason model.EndReason) error {
+	e := apperr.Errorf(apperr.Unauthenticated, "the session has ended (%s); sign in again", strings.ToLower(strings.ReplaceAll(string(reason), "_", " ")))
+	e.Reason = string(reason)
+	return e
+}

@@ -1,0 +1,62 @@
+package session
+
+import (
+	"context"
+
+	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/model"
+)
+
+// End ends sessions for the given reasons: the one way a session ends on
+// request. It returns the sessions it ended (those still active).
+func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.SessionEnd) ([]model.Session, error) {
+	ended, err := s.store.EndSessions(ctx, ends, actor, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.ended(ctx, ended)
+	return ended, nil
+}
+
+// SignOut ends every active session of a user in a tenant (all tenants
+// when tenantID is ""), except the session keep, with reason, in one
+// transaction, and publishes their ends. It returns how many ended.
+func (s *Service) SignOut(ctx context.Context, actor model.Actor, userID, tenantID, keep string, reason model.EndReason) (int, error) {
+	ended, err := s.store.EndUserSessions(ctx, userID, tenantID, keep, reason, actor)
+	if err != nil {
+		return 0, err
+	}
+	s.ended(ctx, ended)
+	return len(ended), nil
+}
+
+// Ended publishes sessions that the store ended inside another change
+// (a deleted user, a removed membership, a deleted tenant).
+func (s *Service) Ended(ctx context.Context, ended []model.Session) { s.ended(ctx, ended) }
+
+// ended runs after every committed end: it evicts the sessions from the
+// token cache and publishes one TERMINATED event each.
+func (s *Service) ended(ctx context.Context, ended []model.Session) {
+	if len(ended) == 0 {
+		return
+	}
+	evs := make([]events.Event, len(ended))
+	s.mu.Lock()
+	for i, ses := range ended {
+		delete(s.pending, ses.ID)
+		evs[i] = events.Event{Kind: events.Terminated, Session: ses, At: *ses.EndedAt}
+	}
+	s.mu.Unlock()
+	for _, ses := range ended {
+		s.cache.Remove(ses.TokenHash)
+	}
+	s.publish(ctx, evs...)
+}
+
+func (s *Service) publish(ctx context.Context, evs ...events.Event) {
+	if err := s.bus.Publish(ctx, evs...); err != nil {
+		s.log.ErrorContext(ctx, "publish session events", "err", err, "events", len(evs))
+	}
+}
+
+// dueBatch is how many due sessions one transaction ends.

@@ -1,0 +1,139 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/policy"
+)
+
+const dueBatch = 2000
+
+// EndDue ends every session whose deadline has passed, with IDLE_TIMEOUT or
+// FORCE_RELOGIN, after writing pending activity so that no session ends
+// while it had activity within its idle timeout; then it sends
+// EXPIRING_SOON for deadlines within WarnBefore. It returns how many ended.
+func (s *Service) EndDue(ctx context.Context) (int, error) {
+	if err := s.Flush(ctx); err != nil {
+		return 0, err
+	}
+	n, err := s.endAllDue(ctx)
+	if err != nil {
+		return n, err
+	}
+	return n, s.warnDue(ctx)
+}
+
+// warnDue publishes EXPIRING_SOON once per deadline that is near.
+func (s *Service) warnDue(ctx context.Context) error {
+	for {
+		now := s.clock.Now()
+		warned, err := s.store.MarkWarned(ctx, now, s.cfg.WarnBefore, dueBatch)
+		if err != nil {
+			return err
+		}
+		if len(warned) > 0 {
+			evs := make([]events.Event, len(warned))
+			for i := range warned {
+				evs[i] = events.Event{Kind: events.ExpiringSoon, Session: s.withPending(warned[i]), At: now}
+			}
+			s.publish(ctx, evs...)
+		}
+		if len(warned) < dueBatch {
+			return nil
+		}
+	}
+}
+
+func (s *Service) endAllDue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := s.clock.Now().Add(-s.cfg.ExpiryGrace)
+		due, err := s.store.DueSessions(ctx, now, dueBatch)
+		if err != nil {
+			return total, err
+		}
+		if len(due) == 0 {
+			return total, nil
+		}
+		ended, err := s.endDue(ctx, due, now)
+		if err != nil {
+			return total, err
+		}
+		total += len(ended)
+		if len(due) < dueBatch {
+			return total, nil
+		}
+	}
+}
+
+// endDue ends sessions that are due by dueBy, each with the reason of the
+// deadline that passed. The store re-checks the deadline, so a session
+// whose activity was written meanwhile stays.
+func (s *Service) endDue(ctx context.Context, due []model.Session, dueBy time.Time) ([]model.Session, error) {
+	byReason := make([]model.SessionEnd, len(due))
+	for i, d := range due {
+		byReason[i] = model.SessionEnd{ID: d.ID, Reason: policy.DueReason(d.IdleExpiresAt, d.AbsoluteExpiresAt)}
+	}
+	ended, err := s.store.EndSessions(ctx, byReason, model.Actor{Kind: model.ActorSystem}, &dueBy)
+	if err != nil {
+		return nil, err
+	}
+	s.ended(ctx, ended)
+	return ended, nil
+}
+
+// NextDeadline is when the scheduler must act next: the earliest deadline
+// of an active session, or the earliest EXPIRING_SOON warning due.
+func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
+	next, ok, err := s.store.NextDeadline(ctx)
+	if err != nil || !ok {
+		return next, ok, err
+	}
+	warn, wok, err := s.store.NextWarning(ctx, s.cfg.WarnBefore)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	next = next.Add(s.cfg.ExpiryGrace)
+	if wok && warn.Before(next) {
+		next = warn
+	}
+	return next, true, nil
+}
+
+// Live reports whether a session is active now (not ended, not past its
+// deadline, counting activity not yet written).
+func (s *Service) Live(ctx context.Context, id string) (bool, error) {
+	ses, err := s.store.Session(ctx, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ses = s.withPending(ses)
+	return !ses.Ended() && ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(s.clock.Now()), nil
+}
+
+// Get returns a session with activity not yet written counted in.
+func (s *Service) Get(ctx context.Context, id string) (model.Session, error) {
+	ses, err := s.store.Session(ctx, id)
+	if err != nil {
+		return ses, err
+	}
+	return s.withPending(ses), nil
+}
+
+// EndIfDue ends a session whose deadline has passed, as the scheduler
+// would, so a caller never waits on a session that is over but not swept.
+func (s *Service) EndIfDue(ctx context.Context, ses model.Session) error {
+	ses = s.withPending(ses)
+	if ses.Ended() || ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(s.clock.Now()) {
+		return nil
+	}
+	_, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
+	return err
+}
