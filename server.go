@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/model"
@@ -163,7 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	srv := &http.Server{
-		Addr: cfg.addr, Handler: a.Handler,
+		Addr: cfg.addr, Handler: graph.NewServer(a),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

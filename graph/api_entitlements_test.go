@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/secret"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 const builtInPermission = "fe.secure.delete.sessions"
@@ -16,7 +16,7 @@ func TestBuiltIns(t *testing.T) {
 
 	t.Run("fe.secure.delete.sessions ships as Revoke User Sessions in Security", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		p, ok := getPermission(t, s, builtInPermission)
 		if !ok {
 			t.Fatalf("want permission %s to exist, got none", builtInPermission)
@@ -29,7 +29,7 @@ func TestBuiltIns(t *testing.T) {
 
 	t.Run("deleting the built-in permission is BAD_USER_INPUT and it stays", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		gql(t, s, `mutation { assignRolesToPermission(permissionKey: "`+builtInPermission+`", roleKeys: ["admin"]) { key } }`, nil, nil)
 		before := snapshot(t, s)
 		adminFail(t, s, `mutation { deletePermission(key: "`+builtInPermission+`") }`, nil, "BAD_USER_INPUT", "key")
@@ -43,7 +43,7 @@ func TestBuiltIns(t *testing.T) {
 
 	t.Run("roles admin and read-only ship without permissions, read-only as the default", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		for _, want := range []struct {
 			key, name string
 			isDefault bool
@@ -60,7 +60,7 @@ func TestBuiltIns(t *testing.T) {
 
 	t.Run("a built-in permission can be renamed but keeps its key and builtIn", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var out struct{ UpdatePermission permissionOut }
 		gql(t, s, `mutation { updatePermission(key: "`+builtInPermission+`", input: {name: "End sessions"}) { `+permissionFields+` } }`, nil, &out)
 		wantEqual(t, "name", out.UpdatePermission.Name, "End sessions")
@@ -74,7 +74,7 @@ func TestRoles(t *testing.T) {
 
 	t.Run("createRole returns the role and roles lists it", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var out struct{ CreateRole roleOut }
 		gql(t, s, `mutation { createRole(input: {key: "support.agent", name: " Support ", description: "Answers tickets"}) { `+roleFields+` } }`, nil, &out)
 		r := out.CreateRole
@@ -93,7 +93,7 @@ func TestRoles(t *testing.T) {
 
 	t.Run("updateRole changes only the fields given", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		createRole(t, s, "editor", "Editor")
 		q := `mutation($in: UpdateRoleInput!) { updateRole(key: "editor", input: $in) { ` + roleFields + ` } }`
 		var out struct{ UpdateRole roleOut }
@@ -109,7 +109,7 @@ func TestRoles(t *testing.T) {
 
 	t.Run("deleteRole removes the role and members lose it", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		createPermission(t, s, "docs.write", "Write docs")
 		createRole(t, s, "editor", "Editor")
@@ -131,7 +131,7 @@ func TestRoles(t *testing.T) {
 
 	t.Run("setRolePermissions replaces the permissions the role holds", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		for _, k := range []string{"a.read", "b.read", "c.read"} {
 			createPermission(t, s, k, k)
 		}
@@ -155,7 +155,7 @@ func TestPermissions(t *testing.T) {
 
 	t.Run("createPermission returns the permission, not built in, and permissions lists it", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var out struct{ CreatePermission permissionOut }
 		gql(t, s, `mutation { createPermission(input: {key: "billing.read", name: "Read billing", description: "See invoices", category: "Billing"}) { `+permissionFields+` } }`, nil, &out)
 		p := out.CreatePermission
@@ -178,7 +178,7 @@ func TestPermissions(t *testing.T) {
 
 	t.Run("updatePermission changes only the fields given", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		createPermission(t, s, "billing.read", "Read billing")
 		q := `mutation($in: UpdatePermissionInput!) { updatePermission(key: "billing.read", input: $in) { ` + permissionFields + ` } }`
 		var out struct{ UpdatePermission permissionOut }
@@ -192,7 +192,7 @@ func TestPermissions(t *testing.T) {
 
 	t.Run("deletePermission removes it and roles holding it lose it", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		createPermission(t, s, "billing.read", "Read billing")
 		createPermission(t, s, "billing.write", "Write billing")
@@ -213,7 +213,7 @@ func TestPermissions(t *testing.T) {
 
 	t.Run("assignRolesToPermission grants it and leaves current holders as they are", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		createRole(t, s, "support", "Support")
 		u := createUser(t, s, tn.ID, "ann@example.com", "Ann", []string{"support"})
@@ -235,7 +235,7 @@ func TestPermissions(t *testing.T) {
 
 	t.Run("removeRolesFromPermission takes it from those roles only", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		createRole(t, s, "support", "Support")
 		createPermission(t, s, "tickets.read", "Read tickets")
@@ -263,7 +263,7 @@ func TestMembershipPermissions(t *testing.T) {
 
 	t.Run("a role holding fe.secure.* lists the wildcard as granted", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		createPermission(t, s, "fe.secure.*", "All security")
 		createRole(t, s, "security-admin", "Security admin")
@@ -274,7 +274,7 @@ func TestMembershipPermissions(t *testing.T) {
 
 	t.Run("permissions from several roles are listed once each, sorted", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		for _, k := range []string{"fe.secure.*", "a.read", "z.write"} {
 			createPermission(t, s, k, k)
@@ -295,7 +295,7 @@ func TestAdminPortal(t *testing.T) {
 
 	t.Run("every switch is off by default and updatedAt is null", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var out struct{ AdminPortal portalOut }
 		gql(t, s, `{ adminPortal { `+portalFields+` } }`, nil, &out)
 		wantEqual(t, "switches", fmt.Sprint(out.AdminPortal.PrivacyAndSecurity, out.AdminPortal.Users, out.AdminPortal.Security), "false false false")
@@ -306,7 +306,7 @@ func TestAdminPortal(t *testing.T) {
 
 	t.Run("updateAdminPortal changes only the switches given", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var out struct{ UpdateAdminPortal portalOut }
 		gql(t, s, update, map[string]any{"in": map[string]any{"users": true, "security": true}}, &out)
 		p := out.UpdateAdminPortal
@@ -330,7 +330,7 @@ func TestRotateAdminKeyWithConfiguredKey(t *testing.T) {
 
 	t.Run("rotateAdminKey is BAD_USER_INPUT and the configured key keeps working", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		e := adminFail(t, s, `mutation { rotateAdminKey { key createdAt } }`, nil, "BAD_USER_INPUT", "")
 		if strings.Contains(e.Message, secret.AdminKeyPrefix) {
 			t.Fatalf("want no key in the error, got %q", e.Message)

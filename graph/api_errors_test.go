@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/secret"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // world is what the error tests start from: two tenants, Ann and Bob in
@@ -19,7 +19,7 @@ type world struct {
 	ann, bob    userOut
 }
 
-func newWorld(t *testing.T, s *testkit.Server) world {
+func newWorld(t *testing.T, s *graphtest.Server) world {
 	t.Helper()
 	w := world{acme: createTenant(t, s, "Acme"), other: createTenant(t, s, "Other")}
 	w.ann = createUser(t, s, w.acme.ID, "ann@example.com", "Ann", nil)
@@ -214,7 +214,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			s := testkit.Start(t)
+			s := graphtest.Start(t)
 			w := newWorld(t, s)
 			before := snapshot(t, s)
 			e := adminFail(t, s, c.query, c.vars(w), c.code, c.field)
@@ -231,7 +231,7 @@ func TestCreateUserIsAtomic(t *testing.T) {
 
 	t.Run("an unknown roleKey creates no user and leaves the email free", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		in := vars{"email": "new@example.com", "name": "New", "password": "long enough", "tenantId": tn.ID, "roleKeys": []string{"admin", "nope"}}
 		adminFail(t, s, mCreateUser, vars{"in": in}, "NOT_FOUND", "")
@@ -247,7 +247,7 @@ func TestInputLimitsAcceptTheBoundary(t *testing.T) {
 
 	t.Run("a 100-character key and an 8-character password are accepted", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		key := "a" + strings.Repeat("b.c_d-*", 14) + "e"
 		wantEqual(t, "key length", len(key), 100)
 		createRole(t, s, key, "Long")
@@ -267,10 +267,10 @@ func TestAuthentication(t *testing.T) {
 
 	t.Run("no key and a wrong key get UNAUTHENTICATED with the same message", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		const q = `{ tenants { id } }`
-		none := fail(t, s, testkit.Request{Query: q}, "UNAUTHENTICATED", "")
-		for name, r := range map[string]testkit.Request{
+		none := fail(t, s, graphtest.Request{Query: q}, "UNAUTHENTICATED", "")
+		for name, r := range map[string]graphtest.Request{
 			"a well-formed key that is not the admin key": {Query: q, Token: secret.NewToken(secret.AdminKeyPrefix)},
 			"the admin key with one character changed":    {Query: q, Token: s.AdminKey[:len(s.AdminKey)-1] + flip(s.AdminKey[len(s.AdminKey)-1])},
 			"a token of another kind":                     {Query: q, Token: "sds_not-a-session"},
@@ -286,8 +286,8 @@ func TestAuthentication(t *testing.T) {
 
 	t.Run("the admin key is accepted whatever the case of Bearer", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
-		res := do(t, s, testkit.Request{Query: `{ tenants { id } }`, Headers: map[string]string{"Authorization": "bearer " + s.AdminKey}})
+		s := graphtest.Start(t)
+		res := do(t, s, graphtest.Request{Query: `{ tenants { id } }`, Headers: map[string]string{"Authorization": "bearer " + s.AdminKey}})
 		if len(res.Errors) > 0 {
 			t.Fatalf("want no errors, got %+v", res.Errors)
 		}
@@ -306,7 +306,7 @@ func flip(c byte) string {
 // a missing check would show as a change.
 func TestEveryOperationNeedsTheAdminKey(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := newWorld(t, s)
 	ops := map[string]struct {
 		query string
@@ -349,7 +349,7 @@ func TestEveryOperationNeedsTheAdminKey(t *testing.T) {
 		for how, token := range tokens {
 			t.Run(name+" with "+how+" is UNAUTHENTICATED and changes nothing", func(t *testing.T) {
 				before := snapshot(t, s)
-				res := do(t, s, testkit.Request{Query: op.query, Variables: op.vars, Token: token})
+				res := do(t, s, graphtest.Request{Query: op.query, Variables: op.vars, Token: token})
 				if len(res.Errors) == 0 || res.Errors[0].Code() != "UNAUTHENTICATED" {
 					t.Fatalf("want UNAUTHENTICATED, got errors %+v data %s", res.Errors, res.Data)
 				}
@@ -367,7 +367,7 @@ func TestEveryOperationNeedsTheAdminKey(t *testing.T) {
 // post sends a raw body to /graphql with the admin key and returns the
 // status and body; the body must be a GraphQL response whose every error
 // carries extensions.code.
-func post(t *testing.T, s *testkit.Server, body io.Reader) (int, []byte, []testkit.Error) {
+func post(t *testing.T, s *graphtest.Server, body io.Reader) (int, []byte, []graphtest.Error) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL, body)
 	if err != nil {
@@ -384,7 +384,7 @@ func post(t *testing.T, s *testkit.Server, body io.Reader) (int, []byte, []testk
 	if res.StatusCode >= 500 {
 		t.Fatalf("want a status below 500, got %d: %s", res.StatusCode, raw)
 	}
-	var out struct{ Errors []testkit.Error }
+	var out struct{ Errors []graphtest.Error }
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("want a GraphQL JSON response, got status %d: %s", res.StatusCode, raw)
 	}
@@ -401,7 +401,7 @@ func TestMalformedRequests(t *testing.T) {
 
 	t.Run("malformed JSON is HTTP 400 with a GraphQL error that does not echo the body", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		const secretText = "hunter2-Tr0ub4dor"
 		for _, body := range []string{
 			`{"query": "mutation { updateUser(id: \"x\", input: {password: \"` + secretText + `\"}) { id } }"`,
@@ -425,7 +425,7 @@ func TestMalformedRequests(t *testing.T) {
 
 	t.Run("unparsable or invalid GraphQL is HTTP 400", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		for _, q := range []string{`{ tenants { id }`, `query {`, `{ noSuchField }`, `mutation { createTenant { id } }`} {
 			body, _ := json.Marshal(vars{"query": q})
 			status, raw, errs := post(t, s, bytes.NewReader(body))
@@ -437,7 +437,7 @@ func TestMalformedRequests(t *testing.T) {
 
 	t.Run("a body over 1 MiB is HTTP 413 and does not run", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		body := paddedBody(t, `mutation { createTenant(input: {name: "Big"}) { id } }`, 1<<20+1)
 		status, raw, errs := post(t, s, bytes.NewReader(body))
 		if status != http.StatusRequestEntityTooLarge || len(errs) == 0 {
@@ -455,7 +455,7 @@ func TestMalformedRequests(t *testing.T) {
 
 	t.Run("a body of exactly 1 MiB runs", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		body := paddedBody(t, `mutation { createTenant(input: {name: "Big"}) { id } }`, 1<<20)
 		status, raw, errs := post(t, s, bytes.NewReader(body))
 		if status != http.StatusOK || len(errs) > 0 {
@@ -501,7 +501,7 @@ func TestDepthLimit(t *testing.T) {
 
 	t.Run("an operation nested 12 levels deep runs", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		var out json.RawMessage
 		gql(t, s, createUserNested("deep@example.com", 12), vars{"t": tn.ID}, &out)
@@ -510,9 +510,9 @@ func TestDepthLimit(t *testing.T) {
 
 	t.Run("an operation nested 13 levels deep is refused before it runs", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
-		res := s.Do(testkit.Request{Query: createUserNested("deep@example.com", 13), Variables: vars{"t": tn.ID}, Token: s.AdminKey})
+		res := s.Do(graphtest.Request{Query: createUserNested("deep@example.com", 13), Variables: vars{"t": tn.ID}, Token: s.AdminKey})
 		if res.Status != 400 || len(res.Errors) == 0 || res.Errors[0].Code() != "BAD_USER_INPUT" || !strings.Contains(res.Errors[0].Message, "12") {
 			t.Fatalf("want HTTP 400 with BAD_USER_INPUT naming the limit 12, got %d %+v", res.Status, res.Errors)
 		}
@@ -521,7 +521,7 @@ func TestDepthLimit(t *testing.T) {
 
 	t.Run("fragments count toward the depth", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		q := `mutation($t: ID!) { createUser(input: {email: "deep@example.com", name: "N", tenantId: $t}) { ...Deep } }
 			fragment Deep on User { ` + nested(12, true) + ` }`
@@ -576,8 +576,8 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("the playground's introspection query works without a key", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
-		res := do(t, s, testkit.Request{Query: introspectionQuery})
+		s := graphtest.Start(t)
+		res := do(t, s, graphtest.Request{Query: introspectionQuery})
 		if len(res.Errors) > 0 {
 			t.Fatalf("want no errors, got %+v", res.Errors)
 		}
@@ -595,7 +595,7 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("a nested schema query works with the admin key", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var out schemaOut
 		gql(t, s, `{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }`, nil, &out)
 		if !strings.Contains(typeNames(out), "Membership") {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // ---- response shapes ----
@@ -83,7 +83,7 @@ const (
 
 // do sends a request and checks what every response must keep, whatever
 // the request: never a 5xx, and every error carries extensions.code.
-func do(t *testing.T, s *testkit.Server, r testkit.Request) testkit.Response {
+func do(t *testing.T, s *graphtest.Server, r graphtest.Request) graphtest.Response {
 	t.Helper()
 	res := s.Do(r)
 	if res.Status >= 500 {
@@ -98,9 +98,9 @@ func do(t *testing.T, s *testkit.Server, r testkit.Request) testkit.Response {
 }
 
 // gql runs a query with the admin key, requires success and decodes data into out.
-func gql(t *testing.T, s *testkit.Server, query string, vars map[string]any, out any) {
+func gql(t *testing.T, s *graphtest.Server, query string, vars map[string]any, out any) {
 	t.Helper()
-	res := do(t, s, testkit.Request{Query: query, Variables: vars, Token: s.AdminKey})
+	res := do(t, s, graphtest.Request{Query: query, Variables: vars, Token: s.AdminKey})
 	if len(res.Errors) > 0 {
 		t.Fatalf("want no errors, got %+v\nquery: %s", res.Errors, query)
 	}
@@ -116,7 +116,7 @@ func gql(t *testing.T, s *testkit.Server, query string, vars map[string]any, out
 
 // fail sends a request that must fail; the first error must have the code
 // and, when field is not empty, extensions.field.
-func fail(t *testing.T, s *testkit.Server, r testkit.Request, code, field string) testkit.Error {
+func fail(t *testing.T, s *graphtest.Server, r graphtest.Request, code, field string) graphtest.Error {
 	t.Helper()
 	res := do(t, s, r)
 	if len(res.Errors) == 0 {
@@ -133,14 +133,14 @@ func fail(t *testing.T, s *testkit.Server, r testkit.Request, code, field string
 }
 
 // adminFail runs a query with the admin key that must fail with code (and field).
-func adminFail(t *testing.T, s *testkit.Server, query string, vars map[string]any, code, field string) testkit.Error {
+func adminFail(t *testing.T, s *graphtest.Server, query string, vars map[string]any, code, field string) graphtest.Error {
 	t.Helper()
-	return fail(t, s, testkit.Request{Query: query, Variables: vars, Token: s.AdminKey}, code, field)
+	return fail(t, s, graphtest.Request{Query: query, Variables: vars, Token: s.AdminKey}, code, field)
 }
 
 // ---- creating what a test needs ----
 
-func createTenant(t *testing.T, s *testkit.Server, name string) tenantOut {
+func createTenant(t *testing.T, s *graphtest.Server, name string) tenantOut {
 	t.Helper()
 	var out struct{ CreateTenant tenantOut }
 	gql(t, s, `mutation($in: CreateTenantInput!) { createTenant(input: $in) { `+tenantFields+` } }`,
@@ -149,7 +149,7 @@ func createTenant(t *testing.T, s *testkit.Server, name string) tenantOut {
 }
 
 // createUser creates a user without a password; nil roleKeys leaves them out.
-func createUser(t *testing.T, s *testkit.Server, tenantID, email, name string, roleKeys []string) userOut {
+func createUser(t *testing.T, s *graphtest.Server, tenantID, email, name string, roleKeys []string) userOut {
 	t.Helper()
 	in := map[string]any{"email": email, "name": name, "tenantId": tenantID}
 	if roleKeys != nil {
@@ -160,7 +160,7 @@ func createUser(t *testing.T, s *testkit.Server, tenantID, email, name string, r
 	return out.CreateUser
 }
 
-func createRole(t *testing.T, s *testkit.Server, key, name string) roleOut {
+func createRole(t *testing.T, s *graphtest.Server, key, name string) roleOut {
 	t.Helper()
 	var out struct{ CreateRole roleOut }
 	gql(t, s, `mutation($in: CreateRoleInput!) { createRole(input: $in) { `+roleFields+` } }`,
@@ -168,7 +168,7 @@ func createRole(t *testing.T, s *testkit.Server, key, name string) roleOut {
 	return out.CreateRole
 }
 
-func createPermission(t *testing.T, s *testkit.Server, key, name string) permissionOut {
+func createPermission(t *testing.T, s *graphtest.Server, key, name string) permissionOut {
 	t.Helper()
 	var out struct{ CreatePermission permissionOut }
 	gql(t, s, `mutation($in: CreatePermissionInput!) { createPermission(input: $in) { `+permissionFields+` } }`,
@@ -176,7 +176,7 @@ func createPermission(t *testing.T, s *testkit.Server, key, name string) permiss
 	return out.CreatePermission
 }
 
-func setRolePermissions(t *testing.T, s *testkit.Server, roleKey string, permKeys ...string) roleOut {
+func setRolePermissions(t *testing.T, s *graphtest.Server, roleKey string, permKeys ...string) roleOut {
 	t.Helper()
 	if permKeys == nil {
 		permKeys = []string{}
@@ -189,14 +189,14 @@ func setRolePermissions(t *testing.T, s *testkit.Server, roleKey string, permKey
 
 // ---- reading back ----
 
-func getUser(t *testing.T, s *testkit.Server, id string) userOut {
+func getUser(t *testing.T, s *graphtest.Server, id string) userOut {
 	t.Helper()
 	var out struct{ User userOut }
 	gql(t, s, `query($id: ID!) { user(id: $id) { `+userFields+` } }`, map[string]any{"id": id}, &out)
 	return out.User
 }
 
-func getRole(t *testing.T, s *testkit.Server, key string) (roleOut, bool) {
+func getRole(t *testing.T, s *graphtest.Server, key string) (roleOut, bool) {
 	t.Helper()
 	var out struct{ Roles []roleOut }
 	gql(t, s, `{ roles { `+roleFields+` } }`, nil, &out)
@@ -208,7 +208,7 @@ func getRole(t *testing.T, s *testkit.Server, key string) (roleOut, bool) {
 	return roleOut{}, false
 }
 
-func getPermission(t *testing.T, s *testkit.Server, key string) (permissionOut, bool) {
+func getPermission(t *testing.T, s *graphtest.Server, key string) (permissionOut, bool) {
 	t.Helper()
 	var out struct{ Permissions []permissionOut }
 	gql(t, s, `{ permissions { `+permissionFields+` } }`, nil, &out)
@@ -231,7 +231,7 @@ func membershipIn(u userOut, tenantID string) (membershipOut, bool) {
 }
 
 // listUsers reads one page of users.
-func listUsers(t *testing.T, s *testkit.Server, args map[string]any) connectionOut {
+func listUsers(t *testing.T, s *graphtest.Server, args map[string]any) connectionOut {
 	t.Helper()
 	var out struct{ Users connectionOut }
 	gql(t, s, `query($tenantId: ID, $search: String, $first: Int, $after: String) {
@@ -246,7 +246,7 @@ func listUsers(t *testing.T, s *testkit.Server, args map[string]any) connectionO
 
 // snapshot reads everything the API exposes, to prove a failed request
 // wrote nothing: compare the snapshots before and after.
-func snapshot(t *testing.T, s *testkit.Server) string {
+func snapshot(t *testing.T, s *graphtest.Server) string {
 	t.Helper()
 	var out json.RawMessage
 	gql(t, s, `{
@@ -259,7 +259,7 @@ func snapshot(t *testing.T, s *testkit.Server) string {
 	return string(out)
 }
 
-func requireUnchanged(t *testing.T, s *testkit.Server, before string) {
+func requireUnchanged(t *testing.T, s *graphtest.Server, before string) {
 	t.Helper()
 	if after := snapshot(t, s); after != before {
 		t.Fatalf("want nothing written by the failed request\nbefore: %s\nafter:  %s", before, after)
@@ -314,7 +314,7 @@ func TestTenants(t *testing.T) {
 
 	t.Run("createTenant returns the tenant and tenant(id) reads it back", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		created := createTenant(t, s, "  Acme  ")
 		wantEqual(t, "name (trimmed)", created.Name, "Acme")
 		wantUTCTime(t, "createdAt", created.CreatedAt)
@@ -325,7 +325,7 @@ func TestTenants(t *testing.T) {
 
 	t.Run("tenants lists every tenant oldest first", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		var want []string
 		for _, n := range []string{"Zeta", "Alpha", "Mid"} {
 			want = append(want, createTenant(t, s, n).Name)
@@ -341,7 +341,7 @@ func TestTenants(t *testing.T) {
 
 	t.Run("updateTenant renames and a left-out name changes nothing", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Old")
 		var out struct{ UpdateTenant tenantOut }
 		q := `mutation($id: ID!, $in: UpdateTenantInput!) { updateTenant(id: $id, input: $in) { ` + tenantFields + ` } }`
@@ -354,7 +354,7 @@ func TestTenants(t *testing.T) {
 
 	t.Run("deleteTenant removes the tenant and its memberships but keeps the users", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		gone := createTenant(t, s, "Gone")
 		kept := createTenant(t, s, "Kept")
 		u := createUser(t, s, gone.ID, "ann@example.com", "Ann", nil)
@@ -381,7 +381,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("createUser with roleKeys joins the tenant with exactly those roles", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		var out struct{ CreateUser userOut }
 		gql(t, s, `mutation($in: CreateUserInput!) { createUser(input: $in) { `+userFields+` } }`, map[string]any{"in": map[string]any{
@@ -406,7 +406,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("createUser without roleKeys gets the default role read-only", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		u := createUser(t, s, tn.ID, "ann@example.com", "Ann", nil)
 		wantEqual(t, "hasPassword without a password", u.HasPassword, false)
@@ -419,7 +419,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("a role marked default is given to new members too", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		gql(t, s, `mutation { createRole(input: {key: "viewer", name: "Viewer", isDefault: true}) { isDefault } }`, nil, nil)
 		u := createUser(t, s, tn.ID, "ann@example.com", "Ann", nil)
@@ -428,7 +428,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("createUser with an empty roleKeys list joins with no roles", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		u := createUser(t, s, tn.ID, "ann@example.com", "Ann", []string{})
 		if len(u.Memberships) != 1 {
@@ -439,7 +439,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("updateUser changes only the fields given", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "Acme")
 		u := createUser(t, s, tn.ID, "ann@example.com", "Ann", nil)
 		q := `mutation($id: ID!, $in: UpdateUserInput!) { updateUser(id: $id, input: $in) { ` + userFields + ` } }`
@@ -466,7 +466,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("deleteUser removes the user and every membership", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		u := createUser(t, s, a.ID, "ann@example.com", "Ann", nil)
 		other := createUser(t, s, a.ID, "bob@example.com", "Bob", nil)
@@ -487,7 +487,7 @@ func TestUsers(t *testing.T) {
 
 	t.Run("user(id) lists the memberships of every tenant with their roles and permissions", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		createPermission(t, s, "docs.read", "Read docs")
 		createRole(t, s, "reader", "Reader")
@@ -520,7 +520,7 @@ func TestMemberships(t *testing.T) {
 
 	t.Run("setUserRoles adds the membership when missing", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		u := createUser(t, s, a.ID, "ann@example.com", "Ann", nil)
 		var out struct{ SetUserRoles membershipOut }
@@ -536,7 +536,7 @@ func TestMemberships(t *testing.T) {
 
 	t.Run("setUserRoles replaces the roles in that tenant only", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		createRole(t, s, "editor", "Editor")
 		u := createUser(t, s, a.ID, "ann@example.com", "Ann", []string{"admin", "read-only"})
@@ -561,7 +561,7 @@ func TestMemberships(t *testing.T) {
 
 	t.Run("removeUserFromTenant keeps the user in other tenants", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		u := createUser(t, s, a.ID, "ann@example.com", "Ann", nil)
 		gql(t, s, setRoles, map[string]any{"u": u.ID, "t": b.ID, "r": []string{"admin"}}, nil)
@@ -583,7 +583,7 @@ func TestMemberships(t *testing.T) {
 
 // walk reads every page of users with the filter, page size first, and
 // checks each page's totalCount and pageInfo on the way.
-func walk(t *testing.T, s *testkit.Server, filter map[string]any, first int) []string {
+func walk(t *testing.T, s *graphtest.Server, filter map[string]any, first int) []string {
 	t.Helper()
 	var ids []string
 	var after any
@@ -632,7 +632,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("walking every page returns each user once, oldest first", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		var want []string
 		for i := range 11 {
@@ -649,7 +649,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("first defaults to 50", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "A")
 		for i := range 51 {
 			createUser(t, s, tn.ID, fmt.Sprintf("u%d@example.com", i), "U", []string{})
@@ -665,7 +665,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("an empty result has no edges, no next page and no endCursor", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		conn := listUsers(t, s, map[string]any{"search": "nobody"})
 		wantEqual(t, "edges", len(conn.Edges), 0)
 		wantEqual(t, "totalCount", conn.TotalCount, 0)
@@ -677,7 +677,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("search matches part of the email or the name case-insensitively", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "A")
 		byEmail := createUser(t, s, tn.ID, "Carol@Smithson.example", "Carol", nil).ID
 		byName := createUser(t, s, tn.ID, "dave@example.com", "Dave SMITH", nil).ID
@@ -691,7 +691,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("search treats % and _ as plain characters", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		tn := createTenant(t, s, "A")
 		createUser(t, s, tn.ID, "ann@example.com", "Ann", nil)
 		withUnderscore := createUser(t, s, tn.ID, "bob_b@example.com", "Bob", nil).ID
@@ -701,7 +701,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("tenantId restricts the list to that tenant's members", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		a, b := createTenant(t, s, "A"), createTenant(t, s, "B")
 		var inA, inB, smithsInB []string
 		for i := range 7 {
@@ -731,7 +731,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("an after that is not a cursor is BAD_USER_INPUT on after", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		for _, after := range []string{"nonsense", "dXNlcjo", "%%%"} {
 			adminFail(t, s, `query($a: String) { users(after: $a) { totalCount } }`, map[string]any{"a": after}, "BAD_USER_INPUT", "after")
 		}
@@ -739,7 +739,7 @@ func TestUsersPagination(t *testing.T) {
 
 	t.Run("first outside 0..500 is BAD_USER_INPUT on first", func(t *testing.T) {
 		t.Parallel()
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		for _, first := range []int{-1, 501} {
 			adminFail(t, s, `query($f: Int) { users(first: $f) { totalCount } }`, map[string]any{"f": first}, "BAD_USER_INPUT", "first")
 		}

@@ -3,7 +3,7 @@ package graph_test
 import (
 	"testing"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // TestSubscriptionAuthorization covers every subscription field over the
@@ -11,7 +11,7 @@ import (
 // in realtime_test.go. A missing or bad token never gets this far: the
 // connection closes with 4401 at connection_init (TestWebsocketAuthentication).
 func TestSubscriptionAuthorization(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	a := s.NewWorkspace("suba")
 	b := s.NewWorkspace("subb")
 	holderA := s.CreateSession(a.AdminID, a.TenantID).Token  // holds the permission in A

@@ -12,8 +12,8 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/app"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // Outcomes of one operation: success, or the extensions.code of the error.
@@ -114,7 +114,7 @@ var authzCallers = []struct {
 type caller struct {
 	kind     callerKind
 	token    string
-	session  testkit.Session // zero for anonymous and the admin key
+	session  graphtest.Session // zero for anonymous and the admin key
 	userID   string
 	tenantID string
 }
@@ -140,9 +140,9 @@ type authzRow struct {
 // authzFixture is the environment the rows run in: tenant A (where the ids
 // live) and tenant B (the other tenant), each a testkit workspace.
 type authzFixture struct {
-	s *testkit.Server
-	a testkit.Workspace
-	b testkit.Workspace
+	s *graphtest.Server
+	a graphtest.Workspace
+	b graphtest.Workspace
 	// bystander is a member of A (default role, no password) whose
 	// sessions other callers try to end.
 	bystander string
@@ -803,7 +803,7 @@ func TestAuthorization(t *testing.T) {
 					f.setPortal(who.switches)
 					c := f.caller(who.kind)
 					cl := r.prepare(f, c)
-					res := f.s.Do(testkit.Request{Query: r.query, Variables: cl.vars, Token: c.token})
+					res := f.s.Do(graphtest.Request{Query: r.query, Variables: cl.vars, Token: c.token})
 					data := wantOutcome(t, res, fields[i], want)
 					if cl.check != nil {
 						cl.check(t, want == allowed, data)
@@ -831,19 +831,19 @@ func TestAuthorization(t *testing.T) {
 				{"updateSessionPolicy", `mutation($t: ID) { updateSessionPolicy(tenantId: $t, input: ` + policyInput + `) { terminatedSessions } }`},
 				{"auditLog", `query($t: ID) { auditLog(tenantId: $t) { pageInfo { hasNextPage } } }`},
 			} {
-				res := f.s.Do(testkit.Request{Query: op.query, Variables: map[string]any{"u": f.bystander, "t": f.a.TenantID, "id": target.ID}, Token: ses.Token})
+				res := f.s.Do(graphtest.Request{Query: op.query, Variables: map[string]any{"u": f.bystander, "t": f.a.TenantID, "id": target.ID}, Token: ses.Token})
 				t.Run(op.field, func(t *testing.T) { wantOutcome(t, res, op.field, forbidden) })
 			}
 			f.wantAlive(t, "the bystander's session", target.Token, true)
 		})
 		t.Run("the session in B cannot be revoked from A", func(t *testing.T) {
-			res := f.s.Do(testkit.Request{Query: `mutation($id: ID!) { revokeSession(id: $id) { id } }`, Variables: map[string]any{"id": inB.ID}, Token: ses.Token})
+			res := f.s.Do(graphtest.Request{Query: `mutation($id: ID!) { revokeSession(id: $id) { id } }`, Variables: map[string]any{"id": inB.ID}, Token: ses.Token})
 			wantOutcome(t, res, "revokeSession", notFound)
 			f.wantAlive(t, "the session in B", inB.Token, true)
 		})
 		t.Run("mySessions lists the sessions in A", func(t *testing.T) {
 			var out struct{ MySessions []struct{ ID string } }
-			f.s.MustDo(testkit.Request{Query: `query { mySessions { id } }`, Token: ses.Token}, &out)
+			f.s.MustDo(graphtest.Request{Query: `query { mySessions { id } }`, Token: ses.Token}, &out)
 			var ids []string
 			for _, s := range out.MySessions {
 				ids = append(ids, s.ID)
@@ -857,7 +857,7 @@ func TestAuthorization(t *testing.T) {
 		})
 		t.Run("revokeMySessions ends the other session in A only", func(t *testing.T) {
 			var out struct{ RevokeMySessions int }
-			f.s.MustDo(testkit.Request{Query: `mutation { revokeMySessions }`, Token: ses.Token}, &out)
+			f.s.MustDo(graphtest.Request{Query: `mutation { revokeMySessions }`, Token: ses.Token}, &out)
 			if out.RevokeMySessions != 1 {
 				t.Errorf("revokeMySessions = %d, want 1", out.RevokeMySessions)
 			}
@@ -889,7 +889,7 @@ func TestAuthorization(t *testing.T) {
 					{"signOutUser", `mutation($u: ID!, $t: ID) { signOutUser(userId: $u, tenantId: $t) }`},
 					{"updateSessionPolicy", `mutation($t: ID) { updateSessionPolicy(tenantId: $t, input: ` + policyInput + `) { terminatedSessions } }`},
 				} {
-					res := f.s.Do(testkit.Request{Query: op.query, Variables: map[string]any{"u": f.bystander, "t": f.a.TenantID}, Token: ses.Token})
+					res := f.s.Do(graphtest.Request{Query: op.query, Variables: map[string]any{"u": f.bystander, "t": f.a.TenantID}, Token: ses.Token})
 					t.Run(op.field, func(t *testing.T) { wantOutcome(t, res, op.field, tc.want) })
 				}
 			})
@@ -899,7 +899,7 @@ func TestAuthorization(t *testing.T) {
 
 func newAuthzFixture(t *testing.T) *authzFixture {
 	// A stored, generated admin key, so that rotateAdminKey can succeed.
-	s := testkit.Start(t, func(cfg *app.Config) { cfg.AdminKey = "" })
+	s := graphtest.Start(t, func(cfg *app.Config) { cfg.AdminKey = "" })
 	key, err := s.App.AdminKeys.EnsureKey(context.Background())
 	if err != nil || key == "" {
 		t.Fatalf("generate admin key: %q, %v", key, err)
@@ -977,7 +977,7 @@ func (f *authzFixture) admin(query string, vars map[string]any) {
 
 // endsSession is a call that targets a session by id and checks that the
 // session ended exactly when the caller was allowed to end it.
-func (f *authzFixture) endsSession(target testkit.Session) call {
+func (f *authzFixture) endsSession(target graphtest.Session) call {
 	return call{vars: map[string]any{"id": target.ID}, check: func(t *testing.T, ok bool, _ json.RawMessage) {
 		f.wantAlive(t, "the target session", target.Token, !ok)
 	}}
@@ -986,7 +986,7 @@ func (f *authzFixture) endsSession(target testkit.Session) call {
 // wantAlive asserts whether a session token still authenticates.
 func (f *authzFixture) wantAlive(t *testing.T, what, token string, want bool) {
 	t.Helper()
-	res := f.s.Do(testkit.Request{Query: `query { me { session { id } } }`, Token: token, Headers: map[string]string{"X-Session-Activity": "passive"}})
+	res := f.s.Do(graphtest.Request{Query: `query { me { session { id } } }`, Token: token, Headers: map[string]string{"X-Session-Activity": "passive"}})
 	alive := len(res.Errors) == 0
 	if !alive && res.Errors[0].Code() != unauth {
 		t.Fatalf("%s: me answered %s (%s)", what, res.Errors[0].Code(), res.Errors[0].Message)
@@ -999,7 +999,7 @@ func (f *authzFixture) wantAlive(t *testing.T, what, token string, want bool) {
 // wantAdminKey asserts whether a key is (still) the admin key.
 func (f *authzFixture) wantAdminKey(t *testing.T, key string, want bool) {
 	t.Helper()
-	res := f.s.Do(testkit.Request{Query: `query { adminPortal { users } }`, Token: key})
+	res := f.s.Do(graphtest.Request{Query: `query { adminPortal { users } }`, Token: key})
 	if got := len(res.Errors) == 0; got != want {
 		t.Fatalf("admin key works: %v, want %v (errors %+v)", got, want, res.Errors)
 	}
@@ -1018,7 +1018,7 @@ func (f *authzFixture) idleSource(t *testing.T, tenantID string) string {
 // found reports whether an admin-key lookup finds its object.
 func (f *authzFixture) found(t *testing.T, query string, vars map[string]any) bool {
 	t.Helper()
-	res := f.s.Do(testkit.Request{Query: query, Variables: vars, Token: f.s.AdminKey})
+	res := f.s.Do(graphtest.Request{Query: query, Variables: vars, Token: f.s.AdminKey})
 	if len(res.Errors) == 0 {
 		return true
 	}
@@ -1031,7 +1031,7 @@ func (f *authzFixture) found(t *testing.T, query string, vars map[string]any) bo
 // wantOutcome asserts that the response is a success with data for field,
 // or carries only errors with the wanted code and no data for field. It
 // returns the field's data.
-func wantOutcome(t *testing.T, res testkit.Response, field, want string) json.RawMessage {
+func wantOutcome(t *testing.T, res graphtest.Response, field, want string) json.RawMessage {
 	t.Helper()
 	var data map[string]json.RawMessage
 	if len(res.Data) > 0 && string(res.Data) != "null" {

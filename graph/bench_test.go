@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/secret"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // Token validation over HTTP keep-alive, against a bare request, with the
@@ -25,7 +25,7 @@ import (
 // cmd/loadgen validate measures the same at 32 concurrent clients.
 func BenchmarkTokenValidation(b *testing.B) {
 	for _, stored := range []int{1_000, 100_000} {
-		s := testkit.Start(b)
+		s := graphtest.Start(b)
 		w := s.NewWorkspace(fmt.Sprintf("bench%d", stored))
 		token := s.CreateSession(w.MemberID, w.TenantID).Token
 		importSessions(b, s, w, stored-1)
@@ -59,7 +59,7 @@ func BenchmarkTokenValidation(b *testing.B) {
 
 // BenchmarkCreateSession measures createSession with the concurrency rule on.
 func BenchmarkCreateSession(b *testing.B) {
-	s := testkit.Start(b)
+	s := graphtest.Start(b)
 	w := s.NewWorkspace("bench-create")
 	s.Admin(`mutation { updateSessionPolicy(input: {maxConcurrentSessions: {enabled: true, maxSessions: 5}}) { terminatedSessions } }`, nil, nil)
 	b.ResetTimer()
@@ -68,7 +68,7 @@ func BenchmarkCreateSession(b *testing.B) {
 	}
 }
 
-func importSessions(b *testing.B, s *testkit.Server, w testkit.Workspace, n int) {
+func importSessions(b *testing.B, s *graphtest.Server, w graphtest.Workspace, n int) {
 	b.Helper()
 	now := time.Now().UTC()
 	exp := now.Add(24 * time.Hour)

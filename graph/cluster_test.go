@@ -17,27 +17,27 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/secret"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // cluster starts n instances on one fresh PostgreSQL database, sharing the
 // admin key and, when clk is not nil, a fake clock.
-func cluster(t *testing.T, n int, clk clock.Clock) []*testkit.Server {
+func cluster(t *testing.T, n int, clk clock.Clock) []*graphtest.Server {
 	t.Helper()
-	testkit.RequirePostgres(t)
-	dsn := testkit.FreshDatabase(t)
-	opts := []testkit.Option{testkit.WithDatabase(dsn), testkit.InCluster()}
+	graphtest.RequirePostgres(t)
+	dsn := graphtest.FreshDatabase(t)
+	opts := []graphtest.Option{graphtest.WithDatabase(dsn), graphtest.InCluster()}
 	if clk != nil {
-		opts = append(opts, testkit.WithClock(clk))
+		opts = append(opts, graphtest.WithClock(clk))
 	}
-	first := testkit.Start(t, opts...)
-	out := []*testkit.Server{first}
+	first := graphtest.Start(t, opts...)
+	out := []*graphtest.Server{first}
 	for range n - 1 {
-		out = append(out, testkit.Start(t, append(opts, testkit.WithAdminKey(first.AdminKey))...))
+		out = append(out, graphtest.Start(t, append(opts, graphtest.WithAdminKey(first.AdminKey))...))
 	}
 	// Wait until every instance listens for the others' events.
 	waitFor(t, "all listeners up", func() bool {
@@ -53,7 +53,7 @@ func cluster(t *testing.T, n int, clk clock.Clock) []*testkit.Server {
 
 // wsSubscribe opens a graphql-transport-ws subscription on s and returns a
 // channel of the raw `next` payloads.
-func wsSubscribe(t *testing.T, s *testkit.Server, token, query string) <-chan string {
+func wsSubscribe(t *testing.T, s *graphtest.Server, token, query string) <-chan string {
 	t.Helper()
 	url := "ws" + strings.TrimPrefix(s.URL, "http")
 	c, _, err := (&websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}).Dial(url, nil)
@@ -149,7 +149,7 @@ func TestClusterRevokeOnOneInstanceReachesSubscriberOnAnother(t *testing.T) {
 	a.Admin(`mutation($id: ID!) { revokeSession(id: $id) { id } }`, map[string]any{"id": ses.ID}, nil)
 	expectPush(t, pushes, "REVOKED_BY_ADMIN")
 	// And instance B refuses the token at once (its cache was evicted).
-	b.MustFail(testkit.Request{Query: `{ me { session { id } } }`, Token: ses.Token}, "UNAUTHENTICATED")
+	b.MustFail(graphtest.Request{Query: `{ me { session { id } } }`, Token: ses.Token}, "UNAUTHENTICATED")
 }
 
 func TestClusterIdleTimeoutEndsAndPushesOnce(t *testing.T) {
@@ -166,7 +166,7 @@ func TestClusterIdleTimeoutEndsAndPushesOnce(t *testing.T) {
 	// The watcher keeps its own session alive; the member's goes idle.
 	for range 4 {
 		clk.Advance(8 * time.Minute)
-		nodes[0].MustDo(testkit.Request{Query: `mutation { recordActivity { id } }`, Token: watcher.Token}, nil)
+		nodes[0].MustDo(graphtest.Request{Query: `mutation { recordActivity { id } }`, Token: watcher.Token}, nil)
 		// Minutes pass between steps: more than the activity flush interval,
 		// so the other instances see this activity before time moves on.
 		if err := nodes[0].App.Sessions.Flush(context.Background()); err != nil {
@@ -204,7 +204,7 @@ func TestClusterIdleTimeoutEndsAndPushesOnce(t *testing.T) {
 func TestClusterSchedulerHandsOverWhenTheLeaderStops(t *testing.T) {
 	clk := clock.NewFake(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
 	nodes := cluster(t, 2, clk)
-	var leader, follower *testkit.Server
+	var leader, follower *graphtest.Server
 	waitFor(t, "one instance to lead", func() bool {
 		for i, n := range nodes {
 			if n.App.Scheduler.Leading() {
@@ -279,7 +279,7 @@ func TestClusterSurvivesPostgresGoingAway(t *testing.T) {
 	w := a.NewWorkspace("cluster-outage")
 	ses := a.Login(w.MemberEmail, w.Password, "")
 
-	admin, err := sql.Open("pgx", os.Getenv(testkit.PostgresEnv))
+	admin, err := sql.Open("pgx", os.Getenv(graphtest.PostgresEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestClusterSurvivesPostgresGoingAway(t *testing.T) {
 
 	t.Run("requests fail with a clear INTERNAL error and readyz says not ready", func(t *testing.T) {
 		waitFor(t, "B's listener to notice", func() bool { return !b.App.Bus.(*events.PG).Listening() })
-		res := a.Do(testkit.Request{Query: `{ tenants { id } }`, Token: a.AdminKey})
+		res := a.Do(graphtest.Request{Query: `{ tenants { id } }`, Token: a.AdminKey})
 		if len(res.Errors) == 0 || res.Errors[0].Code() != "INTERNAL" || !strings.Contains(res.Errors[0].Message, "unavailable") {
 			t.Fatalf("want INTERNAL 'the database is unavailable…', got %+v", res.Errors)
 		}
@@ -384,8 +384,8 @@ func TestClusterSchedulerSurvivesALostLockConnection(t *testing.T) {
 }
 
 func TestClusterInstancesStartingTogetherMigrateOnce(t *testing.T) {
-	testkit.RequirePostgres(t)
-	dsn := testkit.FreshDatabase(t)
+	graphtest.RequirePostgres(t)
+	dsn := graphtest.FreshDatabase(t)
 	key := secret.NewToken(secret.AdminKeyPrefix)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)

@@ -63,3 +63,10 @@ func policyInput(in gqlmodel.SessionPolicyInput) policy.Input {
 	}
 	return out
 }
+
+func previewOf(scope string, pv session.Preview) *gqlmodel.SessionPolicyPreview {
+	return &gqlmodel.SessionPolicyPreview{
+		Policy: policyOf(scope, pv.Effective), Warnings: warningsOf(pv.Warnings),
+		IdleTimeout: pv.Idle, ForceRelogin: pv.Relogin, MaxConcurrentSessions: pv.Concurrent, Total: pv.Total,
+	}
+}

@@ -44,6 +44,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	Admin func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -1656,6 +1657,13 @@ schema {
   subscription: Subscription
 }
 
+"""
+Only the environment owner may call this field: send the admin key as
+` + "`" + `Authorization: Bearer <admin key>` + "`" + `. Anonymous callers get UNAUTHENTICATED,
+session tokens FORBIDDEN.
+"""
+directive @admin on FIELD_DEFINITION
+
 "An RFC 3339 timestamp in UTC, e.g. ` + "`" + `2026-11-27T10:00:00Z` + "`" + `."
 scalar Time
 
@@ -1964,9 +1972,9 @@ type Query {
   auditLog(tenantId: ID, first: Int, after: String): AuditEntryConnection!
 
   "All tenants, oldest first. Admin key."
-  tenants: [Tenant!]!
+  tenants: [Tenant!]! @admin
   "One tenant. Admin key. NOT_FOUND when it does not exist."
-  tenant(id: ID!): Tenant
+  tenant(id: ID!): Tenant @admin
   """
   Users, oldest first. The admin key lists the environment's users (` + "`" + `tenantId` + "`" + `
   restricts the list to one tenant's members); a permission holder with the
@@ -1978,11 +1986,11 @@ type Query {
   "One user. Admin key, or a Users-permission holder for members of its tenant. NOT_FOUND when it does not exist."
   user(id: ID!): User
   "All roles of the environment. Admin key."
-  roles: [Role!]!
+  roles: [Role!]! @admin
   "All permissions of the environment, built-in ones included. Admin key."
-  permissions: [Permission!]!
+  permissions: [Permission!]! @admin
   "The portal switches. Admin key."
-  adminPortal: AdminPortal!
+  adminPortal: AdminPortal! @admin
 }
 
 input CreateTenantInput {
@@ -2098,7 +2106,7 @@ type Mutation {
   """
   login(input: LoginInput!): SessionGrant!
   "Creates a session for a user the customer's back end authenticated. Admin key."
-  createSession(input: CreateSessionInput!): SessionGrant!
+  createSession(input: CreateSessionInput!): SessionGrant! @admin
   "Ends the caller's session (LOGOUT)."
   logout: Session!
   "Marks user activity on the caller's session and returns its new deadlines."
@@ -2125,41 +2133,41 @@ type Mutation {
   "Drops a tenant's overrides, so it inherits the environment's policy."
   resetSessionPolicy(tenantId: ID!): SessionPolicyPayload!
 
-  createTenant(input: CreateTenantInput!): Tenant!
-  updateTenant(id: ID!, input: UpdateTenantInput!): Tenant!
+  createTenant(input: CreateTenantInput!): Tenant! @admin
+  updateTenant(id: ID!, input: UpdateTenantInput!): Tenant! @admin
   "Deletes the tenant and every membership in it; their sessions end with USER_REMOVED. Users stay."
-  deleteTenant(id: ID!): Boolean!
+  deleteTenant(id: ID!): Boolean! @admin
 
   "Creates a user as a member of one tenant."
-  createUser(input: CreateUserInput!): User!
-  updateUser(id: ID!, input: UpdateUserInput!): User!
+  createUser(input: CreateUserInput!): User! @admin
+  updateUser(id: ID!, input: UpdateUserInput!): User! @admin
   "Deletes the user and all memberships; the user's sessions end with USER_REMOVED."
-  deleteUser(id: ID!): Boolean!
+  deleteUser(id: ID!): Boolean! @admin
   "Replaces the user's roles in the tenant, adding the membership if missing."
-  setUserRoles(userId: ID!, tenantId: ID!, roleKeys: [String!]!): Membership!
+  setUserRoles(userId: ID!, tenantId: ID!, roleKeys: [String!]!): Membership! @admin
   "Removes the user from the tenant. The user remains in other tenants."
-  removeUserFromTenant(userId: ID!, tenantId: ID!): Boolean!
+  removeUserFromTenant(userId: ID!, tenantId: ID!): Boolean! @admin
 
-  createRole(input: CreateRoleInput!): Role!
-  updateRole(key: String!, input: UpdateRoleInput!): Role!
+  createRole(input: CreateRoleInput!): Role! @admin
+  updateRole(key: String!, input: UpdateRoleInput!): Role! @admin
   "Deletes the role; members lose it."
-  deleteRole(key: String!): Boolean!
+  deleteRole(key: String!): Boolean! @admin
   "Replaces the permissions the role holds."
-  setRolePermissions(roleKey: String!, permissionKeys: [String!]!): Role!
+  setRolePermissions(roleKey: String!, permissionKeys: [String!]!): Role! @admin
 
-  createPermission(input: CreatePermissionInput!): Permission!
-  updatePermission(key: String!, input: UpdatePermissionInput!): Permission!
+  createPermission(input: CreatePermissionInput!): Permission! @admin
+  updatePermission(key: String!, input: UpdatePermissionInput!): Permission! @admin
   "Deletes a permission. Built-in permissions cannot be deleted (BAD_USER_INPUT)."
-  deletePermission(key: String!): Boolean!
+  deletePermission(key: String!): Boolean! @admin
   "Grants the permission to the roles (the portal's “assign roles” flow). Roles that hold it already are left as they are."
-  assignRolesToPermission(permissionKey: String!, roleKeys: [String!]!): Permission!
+  assignRolesToPermission(permissionKey: String!, roleKeys: [String!]!): Permission! @admin
   "Takes the permission away from the roles."
-  removeRolesFromPermission(permissionKey: String!, roleKeys: [String!]!): Permission!
+  removeRolesFromPermission(permissionKey: String!, roleKeys: [String!]!): Permission! @admin
 
-  updateAdminPortal(input: UpdateAdminPortalInput!): AdminPortal!
+  updateAdminPortal(input: UpdateAdminPortalInput!): AdminPortal! @admin
 
   "Replaces the admin key. The old key stops working at once; the new one is returned once."
-  rotateAdminKey: AdminKeyGrant!
+  rotateAdminKey: AdminKeyGrant! @admin
 }
 
 "What happened to a session."
@@ -4565,7 +4573,20 @@ func (ec *executionContext) _Mutation_createSession(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateSession(ctx, fc.Args["input"].(gqlmodel.CreateSessionInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *gqlmodel.SessionGrant
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.SessionGrant) graphql.Marshaler {
 			return ec.marshalNSessionGrant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐSessionGrant(ctx, selections, v)
 		},
@@ -4893,7 +4914,20 @@ func (ec *executionContext) _Mutation_createTenant(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateTenant(ctx, fc.Args["input"].(gqlmodel.CreateTenantInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Tenant
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Tenant) graphql.Marshaler {
 			return ec.marshalNTenant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐTenant(ctx, selections, v)
 		},
@@ -4937,7 +4971,20 @@ func (ec *executionContext) _Mutation_updateTenant(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateTenant(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateTenantInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Tenant
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Tenant) graphql.Marshaler {
 			return ec.marshalNTenant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐTenant(ctx, selections, v)
 		},
@@ -4981,7 +5028,20 @@ func (ec *executionContext) _Mutation_deleteTenant(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeleteTenant(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -5025,7 +5085,20 @@ func (ec *executionContext) _Mutation_createUser(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateUser(ctx, fc.Args["input"].(gqlmodel.CreateUserInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.User
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
 			return ec.marshalNUser2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐUser(ctx, selections, v)
 		},
@@ -5069,7 +5142,20 @@ func (ec *executionContext) _Mutation_updateUser(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateUser(ctx, fc.Args["id"].(string), fc.Args["input"].(gqlmodel.UpdateUserInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.User
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
 			return ec.marshalNUser2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐUser(ctx, selections, v)
 		},
@@ -5113,7 +5199,20 @@ func (ec *executionContext) _Mutation_deleteUser(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeleteUser(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -5157,7 +5256,20 @@ func (ec *executionContext) _Mutation_setUserRoles(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SetUserRoles(ctx, fc.Args["userId"].(string), fc.Args["tenantId"].(string), fc.Args["roleKeys"].([]string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Membership
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Membership) graphql.Marshaler {
 			return ec.marshalNMembership2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐMembership(ctx, selections, v)
 		},
@@ -5201,7 +5313,20 @@ func (ec *executionContext) _Mutation_removeUserFromTenant(ctx context.Context, 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RemoveUserFromTenant(ctx, fc.Args["userId"].(string), fc.Args["tenantId"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -5245,7 +5370,20 @@ func (ec *executionContext) _Mutation_createRole(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateRole(ctx, fc.Args["input"].(gqlmodel.CreateRoleInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Role
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRole(ctx, selections, v)
 		},
@@ -5289,7 +5427,20 @@ func (ec *executionContext) _Mutation_updateRole(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateRole(ctx, fc.Args["key"].(string), fc.Args["input"].(gqlmodel.UpdateRoleInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Role
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRole(ctx, selections, v)
 		},
@@ -5333,7 +5484,20 @@ func (ec *executionContext) _Mutation_deleteRole(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeleteRole(ctx, fc.Args["key"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -5377,7 +5541,20 @@ func (ec *executionContext) _Mutation_setRolePermissions(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SetRolePermissions(ctx, fc.Args["roleKey"].(string), fc.Args["permissionKeys"].([]string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Role
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRole(ctx, selections, v)
 		},
@@ -5421,7 +5598,20 @@ func (ec *executionContext) _Mutation_createPermission(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreatePermission(ctx, fc.Args["input"].(gqlmodel.CreatePermissionInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Permission
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐPermission(ctx, selections, v)
 		},
@@ -5465,7 +5655,20 @@ func (ec *executionContext) _Mutation_updatePermission(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdatePermission(ctx, fc.Args["key"].(string), fc.Args["input"].(gqlmodel.UpdatePermissionInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Permission
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐPermission(ctx, selections, v)
 		},
@@ -5509,7 +5712,20 @@ func (ec *executionContext) _Mutation_deletePermission(ctx context.Context, fiel
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DeletePermission(ctx, fc.Args["key"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -5553,7 +5769,20 @@ func (ec *executionContext) _Mutation_assignRolesToPermission(ctx context.Contex
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().AssignRolesToPermission(ctx, fc.Args["permissionKey"].(string), fc.Args["roleKeys"].([]string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Permission
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐPermission(ctx, selections, v)
 		},
@@ -5597,7 +5826,20 @@ func (ec *executionContext) _Mutation_removeRolesFromPermission(ctx context.Cont
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RemoveRolesFromPermission(ctx, fc.Args["permissionKey"].(string), fc.Args["roleKeys"].([]string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Permission
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐPermission(ctx, selections, v)
 		},
@@ -5641,7 +5883,20 @@ func (ec *executionContext) _Mutation_updateAdminPortal(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateAdminPortal(ctx, fc.Args["input"].(gqlmodel.UpdateAdminPortalInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.AdminPortal
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminPortal) graphql.Marshaler {
 			return ec.marshalNAdminPortal2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐAdminPortal(ctx, selections, v)
 		},
@@ -5684,7 +5939,20 @@ func (ec *executionContext) _Mutation_rotateAdminKey(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Mutation().RotateAdminKey(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *gqlmodel.AdminKeyGrant
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *gqlmodel.AdminKeyGrant) graphql.Marshaler {
 			return ec.marshalNAdminKeyGrant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐAdminKeyGrant(ctx, selections, v)
 		},
@@ -6197,7 +6465,20 @@ func (ec *executionContext) _Query_tenants(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Tenants(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal []*model.Tenant
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Tenant) graphql.Marshaler {
 			return ec.marshalNTenant2ᚕᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐTenantᚄ(ctx, selections, v)
 		},
@@ -6230,7 +6511,20 @@ func (ec *executionContext) _Query_tenant(ctx context.Context, field graphql.Col
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Tenant(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.Tenant
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Tenant) graphql.Marshaler {
 			return ec.marshalOTenant2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐTenant(ctx, selections, v)
 		},
@@ -6361,7 +6655,20 @@ func (ec *executionContext) _Query_roles(ctx context.Context, field graphql.Coll
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Roles(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal []*model.Role
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Role) graphql.Marshaler {
 			return ec.marshalNRole2ᚕᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRoleᚄ(ctx, selections, v)
 		},
@@ -6393,7 +6700,20 @@ func (ec *executionContext) _Query_permissions(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().Permissions(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal []*model.Permission
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
 			return ec.marshalNPermission2ᚕᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐPermissionᚄ(ctx, selections, v)
 		},
@@ -6425,7 +6745,20 @@ func (ec *executionContext) _Query_adminPortal(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().AdminPortal(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.AdminPortal
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminPortal) graphql.Marshaler {
 			return ec.marshalNAdminPortal2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐAdminPortal(ctx, selections, v)
 		},

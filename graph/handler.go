@@ -24,28 +24,30 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/sessiond/sessiond/db"
-	"github.com/sessiond/sessiond/graph/gorillaws"
 	"github.com/sessiond/sessiond/graph/wstransport"
+	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/events"
-	"github.com/sessiond/sessiond/internal/policy"
-	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
 )
 
-// Deps are the domain services the API is built on.
+// Deps are the domain services the API is built on. The API reads and
+// changes nothing except through them.
 type Deps struct {
-	Store     *db.DB
 	Directory *directory.Service
 	Sessions  *session.Service
-	Authz     *auth.Authorizer
+	// Auth authenticates callers (HTTP, SSE and websockets alike).
+	Auth      *auth.Authenticator
 	AdminKeys *auth.AdminKeys
 	Bus       events.Bus
 	Clock     clock.Clock
 	Logger    *slog.Logger
+	// Ready reports whether the instance can serve (the database answers),
+	// for /readyz.
+	Ready func(ctx context.Context) error
 	// TrustProxyHeaders takes the client address from X-Forwarded-For /
 	// X-Real-IP; set it only behind a proxy that sets them.
 	TrustProxyHeaders bool
@@ -97,15 +99,29 @@ func (c *Options) defaults() {
 	}
 }
 
+// NewServer returns the HTTP handler of an opened app, configured from the
+// app's configuration: what server.go serves and what the tests run.
+func NewServer(a *app.App) http.Handler {
+	c := a.Config
+	return NewHandler(Deps{
+		Directory: a.Directory, Sessions: a.Sessions, Auth: a.Auth, AdminKeys: a.AdminKeys,
+		Bus: a.Bus, Clock: c.Clock, Logger: c.Logger, TrustProxyHeaders: c.TrustProxyHeaders,
+		Ready: a.Store.Ping,
+	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive})
+}
+
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
 // the playground on /, and the health endpoints. Production and tests build
 // the API through this one function.
 func NewHandler(deps Deps, cfg Options) http.Handler {
 	cfg.defaults()
 	log := cfg.Logger
-	originOK := gorillaws.AllowOrigins(cfg.AllowedOrigins)
+	originOK := wstransport.AllowOrigins(cfg.AllowedOrigins)
 
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Deps: deps}}))
+	srv := handler.New(NewExecutableSchema(Config{
+		Resolvers:  &Resolver{Deps: deps},
+		Directives: DirectiveRoot{Admin: requireAdmin},
+	}))
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	// Our own websocket transport on gorilla (see graph/wstransport): one
@@ -124,7 +140,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{max: cfg.MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
-	srv.AroundResponses(responseLoaders(deps.Store))
+	srv.AroundResponses(responseLoaders(sourceOf(deps)))
 	srv.SetErrorPresenter(errorPresenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -136,13 +152,15 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 			}
 			info.setOperation(name)
 		}
-		if err := revalidate(ctx, deps); err != nil {
+		ctx, err := revalidate(ctx, deps)
+		if err != nil {
 			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{errorPresenter(log)(ctx, err)}})
 		}
-		return next(countActivity(ctx, deps, oc))
+		ctx = withStreamError(countActivity(ctx, deps, oc))
+		return endWithError(ctx, errorPresenter(log), next(ctx))
 	})
 
-	api := withLoaders(deps.Store, authenticate(deps, withWSHolder(badRequestFor422(srv))))
+	api := withLoaders(sourceOf(deps), authenticate(deps, withWSHolder(badRequestFor422(srv))))
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = cors(originOK, api)
 
@@ -155,7 +173,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := deps.Store.Ping(ctx); err != nil {
+		if err := deps.Ready(ctx); err != nil {
 			log.WarnContext(ctx, "not ready", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database does not answer"})
 			return
@@ -165,42 +183,13 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	return logRequests(log, mux)
 }
 
-// bearer returns the token of an "Authorization: Bearer" header value.
-func bearer(h string) string {
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
+// requireAdmin implements the schema's @admin directive: the field runs
+// only for the admin key.
+func requireAdmin(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	if err := auth.RequireAdmin(auth.PrincipalFrom(ctx)); err != nil {
+		return nil, err
 	}
-	return ""
-}
-
-// resolvePrincipal turns a presented token into a principal. A token that
-// is not valid yields Anonymous with a failure, so operations that need a
-// caller answer UNAUTHENTICATED (with the end reason for ended sessions)
-// while public ones still work.
-func resolvePrincipal(ctx context.Context, deps Deps, token string) (auth.Principal, error) {
-	invalid := auth.Principal{Failure: auth.Unauthenticated()}
-	switch {
-	case token == "":
-		return auth.Principal{}, nil
-	case strings.HasPrefix(token, secret.SessionTokenPrefix):
-		ses, err := deps.Sessions.Authenticate(ctx, token)
-		if err != nil {
-			if apperr.CodeOf(err) == apperr.Unauthenticated {
-				return auth.Principal{Failure: err}, nil
-			}
-			return auth.Principal{}, err
-		}
-		return auth.Principal{Kind: auth.User, SessionID: ses.ID, UserID: ses.UserID, TenantID: ses.TenantID, Session: ses}, nil
-	default:
-		ok, err := deps.AdminKeys.Verify(ctx, token)
-		if err != nil {
-			return auth.Principal{}, err
-		}
-		if ok {
-			return auth.Principal{Kind: auth.Admin, KeyHash: secret.HashToken(token)}, nil
-		}
-		return invalid, nil
-	}
+	return next(ctx)
 }
 
 type passiveKey struct{}
@@ -210,7 +199,7 @@ type passiveKey struct{}
 func authenticate(deps Deps, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		p, err := resolvePrincipal(ctx, deps, bearer(r.Header.Get("Authorization")))
+		p, err := deps.Auth.Authenticate(ctx, auth.Bearer(r.Header.Get("Authorization")))
 		if err != nil {
 			msg := "internal error"
 			if db.IsUnavailable(err) {
@@ -230,45 +219,18 @@ func authenticate(deps Deps, next http.Handler) http.Handler {
 }
 
 // revalidate re-checks the caller of an operation on a websocket, which was
-// authenticated once at connection_init: a rotated admin key or an ended
-// session stops working on open connections too.
-func revalidate(ctx context.Context, deps Deps) error {
+// authenticated once at connection_init (HTTP and SSE requests authenticate
+// every time): a rotated admin key or an ended session stops working on
+// open connections too, and changed entitlements apply.
+func revalidate(ctx context.Context, deps Deps) (context.Context, error) {
 	if _, ok := ctx.Value(wsConnKey{}).(*wsConn); !ok {
-		return nil // HTTP and SSE requests authenticate every time
+		return ctx, nil
 	}
-	p := auth.PrincipalFrom(ctx)
-	switch p.Kind {
-	case auth.Admin:
-		ok, err := deps.AdminKeys.VerifyHash(ctx, p.KeyHash)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return auth.Unauthenticated()
-		}
-	case auth.User:
-		ses, err := deps.Sessions.Get(ctx, p.SessionID)
-		if err != nil {
-			if apperr.CodeOf(err) == apperr.NotFound {
-				return auth.Unauthenticated()
-			}
-			return err
-		}
-		if ses.Ended() {
-			return session.EndedError(ses.EndReason)
-		}
-		live, err := deps.Sessions.Live(ctx, p.SessionID)
-		if err != nil {
-			return err
-		}
-		if !live {
-			if err := deps.Sessions.EndIfDue(ctx, ses); err != nil {
-				return err
-			}
-			return session.EndedError(policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt))
-		}
+	p, err := deps.Auth.Revalidate(ctx, auth.PrincipalFrom(ctx))
+	if err != nil {
+		return ctx, err
 	}
-	return nil
+	return auth.WithPrincipal(ctx, p), nil
 }
 
 // countActivity records activity for queries and mutations made with a

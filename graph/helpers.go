@@ -1,11 +1,13 @@
 package graph
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 
 	"github.com/sessiond/sessiond/graph/gqlmodel"
 	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
@@ -55,9 +57,12 @@ func decodeCursor(c string) (string, error) {
 	return strings.TrimPrefix(string(b), cursorPrefix), nil
 }
 
+// caller is the request's principal, as internal/auth authenticated it.
+func caller(ctx context.Context) auth.Principal { return auth.PrincipalFrom(ctx) }
+
 // userFilter parses the users query's paging and filter arguments.
-func userFilter(tenantID, search *string, first *int, after *string) (model.UserFilter, error) {
-	f := model.UserFilter{TenantID: deref(tenantID), Search: strings.TrimSpace(deref(search)), Limit: defaultPageSize}
+func userFilter(search *string, first *int, after *string) (model.UserFilter, error) {
+	f := model.UserFilter{Search: strings.TrimSpace(deref(search)), Limit: defaultPageSize}
 	if first != nil {
 		if *first < 0 || *first > maxPageSize {
 			return f, apperr.Invalid("first", "first must be between 0 and %d", maxPageSize)
@@ -86,6 +91,46 @@ func userConnection(page model.UserPage) *gqlmodel.UserConnection {
 	if n := len(page.Users); n > 0 {
 		end := conn.Edges[n-1].Cursor
 		conn.PageInfo.EndCursor = &end
+	} else {
+		// No edge, no cursor to continue from (first: 0 asks for the
+		// count only): say there is no next page rather than promise one
+		// that no endCursor leads to.
+		conn.PageInfo.HasNextPage = false
 	}
 	return conn
+}
+
+const auditCursorPrefix = "audit:"
+
+func auditPage(first *int, after *string) (int, string, error) {
+	limit := defaultPageSize
+	if first != nil {
+		if *first < 0 || *first > maxPageSize {
+			return 0, "", apperr.Invalid("first", "first must be between 0 and %d", maxPageSize)
+		}
+		limit = *first
+	}
+	if after == nil || *after == "" {
+		return limit, "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*after)
+	if err != nil || !strings.HasPrefix(string(b), auditCursorPrefix) {
+		return 0, "", apperr.Invalid("after", "after is not a cursor returned by this API")
+	}
+	return limit, strings.TrimPrefix(string(b), auditCursorPrefix), nil
+}
+
+func auditConnection(entries []model.AuditEntry, more bool) *gqlmodel.AuditEntryConnection {
+	c := &gqlmodel.AuditEntryConnection{Edges: make([]*gqlmodel.AuditEntryEdge, len(entries)), PageInfo: &gqlmodel.PageInfo{HasNextPage: more}}
+	for i := range entries {
+		cur := base64.RawURLEncoding.EncodeToString([]byte(auditCursorPrefix + entries[i].ID))
+		c.Edges[i] = &gqlmodel.AuditEntryEdge{Cursor: cur, Node: &entries[i]}
+	}
+	if n := len(c.Edges); n > 0 {
+		end := c.Edges[n-1].Cursor
+		c.PageInfo.EndCursor = &end
+	} else {
+		c.PageInfo.HasNextPage = false
+	}
+	return c
 }

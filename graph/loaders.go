@@ -11,18 +11,19 @@ import (
 
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
+	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
-// Reader is the read side of the store that the resolvers' loaders batch.
-type Reader interface {
-	TenantsByIDs(ctx context.Context, ids []string) (map[string]model.Tenant, error)
-	UsersByIDs(ctx context.Context, ids []string) (map[string]model.User, error)
-	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
-	RolesByMemberships(ctx context.Context, keys []model.MembershipKey) (map[model.MembershipKey][]model.Role, error)
-	PermissionsByRoleIDs(ctx context.Context, roleIDs []string) (map[string][]model.Permission, error)
-	RolesByPermissionIDs(ctx context.Context, permIDs []string) (map[string][]model.Role, error)
-	CountActiveSessions(ctx context.Context, userIDs []string, tenantID string) (map[string]int, error)
+// source is what the loaders batch: the directory's related-record
+// lookups, and active-session counts scoped by the request's caller.
+type source struct {
+	batch  directory.Reader
+	counts func(ctx context.Context, p auth.Principal, userIDs []string) (map[string]int, error)
+}
+
+func sourceOf(d Deps) source {
+	return source{batch: d.Directory.Batch(), counts: d.Sessions.ActiveCounts}
 }
 
 // loaders batch the related-data lookups of one request, so a list of N
@@ -40,7 +41,8 @@ type loaders struct {
 
 const loaderWait = time.Millisecond
 
-func newLoaders(r Reader) *loaders {
+func newLoaders(src source) *loaders {
+	r := src.batch
 	return &loaders{
 		tenant:          dataloadgen.NewMappedLoader(mustAll(r.TenantsByIDs, "tenant"), dataloadgen.WithWait(loaderWait)),
 		user:            dataloadgen.NewMappedLoader(mustAll(r.UsersByIDs, "user"), dataloadgen.WithWait(loaderWait)),
@@ -48,15 +50,9 @@ func newLoaders(r Reader) *loaders {
 		membershipRoles: dataloadgen.NewMappedLoader(orEmpty(r.RolesByMemberships), dataloadgen.WithWait(loaderWait)),
 		rolePerms:       dataloadgen.NewMappedLoader(orEmpty(r.PermissionsByRoleIDs), dataloadgen.WithWait(loaderWait)),
 		permRoles:       dataloadgen.NewMappedLoader(orEmpty(r.RolesByPermissionIDs), dataloadgen.WithWait(loaderWait)),
-		// Counts are scoped by the request's caller: a tenant's members
-		// count sessions in their tenant, the admin key everywhere.
+		// Counts are scoped (and authorized) by the request's caller.
 		activeCount: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]int, error) {
-			p := auth.PrincipalFrom(ctx)
-			scope := ""
-			if p.Kind != auth.Admin {
-				scope = p.TenantID
-			}
-			return r.CountActiveSessions(ctx, ids, scope)
+			return src.counts(ctx, auth.PrincipalFrom(ctx), ids)
 		}, dataloadgen.WithWait(loaderWait)),
 	}
 }
@@ -102,7 +98,7 @@ type loadersKey struct{}
 // withLoaders gives each HTTP request its own loaders (and so its own
 // cache). Websocket connections live long: they get fresh loaders for each
 // response instead (responseLoaders), so their caches never grow stale.
-func withLoaders(r Reader, next http.Handler) http.Handler {
+func withLoaders(r source, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Upgrade") != "" {
 			next.ServeHTTP(w, req)
@@ -115,7 +111,7 @@ func withLoaders(r Reader, next http.Handler) http.Handler {
 
 // responseLoaders gives every response that has no request-wide loaders
 // (websocket operations and subscription events) loaders of its own.
-func responseLoaders(r Reader) graphql.ResponseMiddleware {
+func responseLoaders(r source) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if _, ok := ctx.Value(loadersKey{}).(*loaders); !ok {
 			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(r))

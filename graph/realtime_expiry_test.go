@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/clock"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // fakeTime drives a server's clock. The expiry scheduler sleeps on a fake
@@ -56,7 +56,7 @@ func TestExpiringSoonAndIdleTimeout(t *testing.T) {
 	t0 := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	ft := fakeTime{clk}
-	s := testkit.Start(t, testkit.WithClock(clk))
+	s := graphtest.Start(t, graphtest.WithClock(clk))
 	w := s.NewWorkspace("expiry")
 	ft.wakes(t, func() {
 		s.Admin(mSetPolicy, map[string]any{"t": w.TenantID, "in": map[string]any{
@@ -154,7 +154,7 @@ func TestExpiringSoonWithAShortIdleTimeoutWaitsForHalfOfIt(t *testing.T) {
 	t0 := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(t0)
 	ft := fakeTime{clk}
-	s := testkit.Start(t, testkit.WithClock(clk))
+	s := graphtest.Start(t, graphtest.WithClock(clk))
 	w := s.NewWorkspace("short-idle")
 	// Idle 1 minute is shorter than the 2-minute lead: the warning comes
 	// 30 s before the deadline, not the moment the session starts.
@@ -168,14 +168,14 @@ func TestExpiringSoonWithAShortIdleTimeoutWaitsForHalfOfIt(t *testing.T) {
 	ws.subscribe("events", subUserEvents, map[string]any{"u": w.MemberID})
 	waitSubscribers(t, s, 2)
 
-	var first, second testkit.Session
+	var first, second graphtest.Session
 	first = s.CreateSession(w.MemberID, w.TenantID) // due as the watcher: no earlier wake-up
 	var out eventsOut
 	ws.next("events", &out)
 	wantEvent(t, out.SessionEvents, "CREATED", first.ID, "")
 
 	ft.advance(t, 29*time.Second)
-	s.MustDo(testkit.Request{Query: mRecordActivity, Token: watcher.Token}, nil) // keep the watcher alive
+	s.MustDo(graphtest.Request{Query: mRecordActivity, Token: watcher.Token}, nil) // keep the watcher alive
 	// Nothing for the first session yet: the next event is the second's CREATED.
 	second = s.CreateSession(w.MemberID, w.TenantID)
 	ws.next("events", &out)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // readTimeout bounds every wait for a message the test expects.
@@ -52,17 +52,17 @@ type wsClient struct {
 }
 
 // wsURL is the server's GraphQL endpoint with the ws scheme.
-func wsURL(s *testkit.Server) string { return "ws" + strings.TrimPrefix(s.URL, "http") }
+func wsURL(s *graphtest.Server) string { return "ws" + strings.TrimPrefix(s.URL, "http") }
 
 // dial opens a websocket offering proto, with extra upgrade headers.
-func dial(t *testing.T, s *testkit.Server, proto string, header http.Header) (*websocket.Conn, *http.Response, error) {
+func dial(t *testing.T, s *graphtest.Server, proto string, header http.Header) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: readTimeout}
 	return d.Dial(wsURL(s), header)
 }
 
 // open dials with proto and fails the test if the upgrade is refused.
-func open(t *testing.T, s *testkit.Server, proto string, header http.Header) *wsClient {
+func open(t *testing.T, s *graphtest.Server, proto string, header http.Header) *wsClient {
 	t.Helper()
 	c, res, err := dial(t, s, proto, header)
 	if err != nil {
@@ -82,7 +82,7 @@ func open(t *testing.T, s *testkit.Server, proto string, header http.Header) *ws
 
 // connect opens a graphql-transport-ws connection, sends connection_init
 // with payload and requires connection_ack.
-func connect(t *testing.T, s *testkit.Server, payload map[string]any) *wsClient {
+func connect(t *testing.T, s *graphtest.Server, payload map[string]any) *wsClient {
 	t.Helper()
 	ws := open(t, s, transportWS, nil)
 	ws.init(payload)
@@ -280,7 +280,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // connection authenticated by a session holds one, and every live
 // subscription one more. A subscription is live once it is counted, so
 // events published after that reach it.
-func waitSubscribers(t *testing.T, s *testkit.Server, n int) {
+func waitSubscribers(t *testing.T, s *graphtest.Server, n int) {
 	t.Helper()
 	// The app itself watches events (token cache, scheduler wake-ups).
 	n += s.BaseSubscribers
@@ -349,7 +349,7 @@ type sseStream struct {
 }
 
 // subscribeSSE posts a subscription with Accept: text/event-stream.
-func subscribeSSE(t *testing.T, s *testkit.Server, token, query string) *sseStream {
+func subscribeSSE(t *testing.T, s *graphtest.Server, token, query string) *sseStream {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -418,9 +418,9 @@ func (st *sseStream) ended() {
 }
 
 // userDo runs a GraphQL request with a session token and requires success.
-func userDo(t *testing.T, s *testkit.Server, token, query string, vars map[string]any, out any) {
+func userDo(t *testing.T, s *graphtest.Server, token, query string, vars map[string]any, out any) {
 	t.Helper()
-	res := s.Do(testkit.Request{Query: query, Variables: vars, Token: token})
+	res := s.Do(graphtest.Request{Query: query, Variables: vars, Token: token})
 	if len(res.Errors) > 0 {
 		t.Fatalf("want no errors, got %+v\nquery: %s", res.Errors, query)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // TestWebsocketClientsLeaveNothingBehind connects many clients that each
@@ -24,7 +24,7 @@ func TestWebsocketClientsLeaveNothingBehind(t *testing.T) {
 		// that come and go on their own.
 		margin = 10
 	)
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("leak")
 	tokens := []string{
 		s.CreateSession(w.MemberID, w.TenantID).Token,
@@ -81,7 +81,7 @@ func TestWebsocketClientsLeaveNothingBehind(t *testing.T) {
 
 // subscribeAndWait connects with token, subscribes to sessionTerminated
 // and returns the open connection.
-func subscribeAndWait(s *testkit.Server, token string) (*websocket.Conn, error) {
+func subscribeAndWait(s *graphtest.Server, token string) (*websocket.Conn, error) {
 	d := websocket.Dialer{Subprotocols: []string{transportWS}, HandshakeTimeout: readTimeout}
 	c, _, err := d.Dial(wsURL(s), nil)
 	if err != nil {

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/secret"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // Close codes sessiond uses (see graph/subscriptions.go).
@@ -49,31 +49,31 @@ func wantTerminated(t *testing.T, ws *wsClient, id, sessionID, reason string) {
 }
 
 func TestSessionTerminatedOverWebsocket(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	cases := []struct {
 		name   string
 		reason string
 		// end ends the member's session ses, opened in workspace w.
-		end func(t *testing.T, w testkit.Workspace, ses testkit.Session)
+		end func(t *testing.T, w graphtest.Workspace, ses graphtest.Session)
 	}{
-		{"logout ends it with LOGOUT", "LOGOUT", func(t *testing.T, _ testkit.Workspace, ses testkit.Session) {
+		{"logout ends it with LOGOUT", "LOGOUT", func(t *testing.T, _ graphtest.Workspace, ses graphtest.Session) {
 			userDo(t, s, ses.Token, mLogout, nil, nil)
 		}},
-		{"revoking it with its own token ends it with REVOKED_BY_USER", "REVOKED_BY_USER", func(t *testing.T, _ testkit.Workspace, ses testkit.Session) {
+		{"revoking it with its own token ends it with REVOKED_BY_USER", "REVOKED_BY_USER", func(t *testing.T, _ graphtest.Workspace, ses graphtest.Session) {
 			userDo(t, s, ses.Token, mRevokeSession, map[string]any{"id": ses.ID}, nil)
 		}},
-		{"revokeSession with the admin key ends it with REVOKED_BY_ADMIN", "REVOKED_BY_ADMIN", func(t *testing.T, _ testkit.Workspace, ses testkit.Session) {
+		{"revokeSession with the admin key ends it with REVOKED_BY_ADMIN", "REVOKED_BY_ADMIN", func(t *testing.T, _ graphtest.Workspace, ses graphtest.Session) {
 			s.Admin(mRevokeSession, map[string]any{"id": ses.ID}, nil)
 		}},
-		{"signOutUser by a permission holder ends it with REVOKED_BY_ADMIN", "REVOKED_BY_ADMIN", func(t *testing.T, w testkit.Workspace, _ testkit.Session) {
+		{"signOutUser by a permission holder ends it with REVOKED_BY_ADMIN", "REVOKED_BY_ADMIN", func(t *testing.T, w graphtest.Workspace, _ graphtest.Session) {
 			holder := s.CreateSession(w.AdminID, w.TenantID)
 			userDo(t, s, holder.Token, mSignOutUser, map[string]any{"u": w.MemberID}, nil)
 		}},
-		{"a login over the concurrency limit ends it with CONCURRENT_SESSION_LIMIT", "CONCURRENT_SESSION_LIMIT", func(t *testing.T, w testkit.Workspace, _ testkit.Session) {
+		{"a login over the concurrency limit ends it with CONCURRENT_SESSION_LIMIT", "CONCURRENT_SESSION_LIMIT", func(t *testing.T, w graphtest.Workspace, _ graphtest.Session) {
 			s.Admin(mSetPolicy, map[string]any{"t": w.TenantID, "in": maxSessions(1)}, nil)
 			s.Login(w.MemberEmail, w.Password, "")
 		}},
-		{"lowering the limit below the open sessions ends it with CONCURRENT_SESSION_LIMIT", "CONCURRENT_SESSION_LIMIT", func(t *testing.T, w testkit.Workspace, _ testkit.Session) {
+		{"lowering the limit below the open sessions ends it with CONCURRENT_SESSION_LIMIT", "CONCURRENT_SESSION_LIMIT", func(t *testing.T, w graphtest.Workspace, _ graphtest.Session) {
 			s.CreateSession(w.MemberID, w.TenantID) // newer, so it stays
 			var out struct {
 				UpdateSessionPolicy struct{ TerminatedSessions int }
@@ -83,7 +83,7 @@ func TestSessionTerminatedOverWebsocket(t *testing.T) {
 				t.Fatalf("want the policy change to end 1 session, got %d", n)
 			}
 		}},
-		{"removing the user from the tenant ends it with USER_REMOVED", "USER_REMOVED", func(t *testing.T, w testkit.Workspace, _ testkit.Session) {
+		{"removing the user from the tenant ends it with USER_REMOVED", "USER_REMOVED", func(t *testing.T, w graphtest.Workspace, _ graphtest.Session) {
 			s.Admin(`mutation($u: ID!, $t: ID!) { removeUserFromTenant(userId: $u, tenantId: $t) }`, map[string]any{"u": w.MemberID, "t": w.TenantID}, nil)
 		}},
 	}
@@ -106,7 +106,7 @@ func TestSessionTerminatedOverWebsocket(t *testing.T) {
 }
 
 func TestEndedSessionOverWebsocket(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("ended")
 
 	t.Run("another session of the user sees the first one's TERMINATED", func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestEndedSessionOverWebsocket(t *testing.T) {
 }
 
 func TestSessionEventsOverWebsocket(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 
 	t.Run("own events: CREATED for a new login, TERMINATED with its reason, nobody else's", func(t *testing.T) {
 		w := s.NewWorkspace("own")
@@ -235,7 +235,11 @@ func TestSessionEventsOverWebsocket(t *testing.T) {
 		t.Cleanup(func() { s.SetPortal(true, true, true) })
 		s.CreateSession(w.MemberID, w.TenantID)
 
-		ws.complete("1")         // and no next before it
+		// A final FEATURE_DISABLED error, and no event before it.
+		if code := ws.failed("1"); code != "FEATURE_DISABLED" {
+			t.Fatalf("stream ended with %q, want FEATURE_DISABLED", code)
+		}
+		ws.complete("1")
 		waitSubscribers(t, s, 1) // the connection's watch stays
 	})
 }
@@ -243,7 +247,7 @@ func TestSessionEventsOverWebsocket(t *testing.T) {
 // endsWithTerminated subscribes to sessionTerminated on ws, revokes ses
 // with the admin key and requires its end to arrive: proof that the
 // connection is authenticated by ses.
-func endsWithTerminated(t *testing.T, s *testkit.Server, ws *wsClient, ses testkit.Session) {
+func endsWithTerminated(t *testing.T, s *graphtest.Server, ws *wsClient, ses graphtest.Session) {
 	t.Helper()
 	ws.subscribe("1", subTerminated, nil)
 	waitSubscribers(t, s, 2) // the connection's watch and the subscription
@@ -254,7 +258,7 @@ func endsWithTerminated(t *testing.T, s *testkit.Server, ws *wsClient, ses testk
 }
 
 func TestWebsocketAuthentication(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("wsauth")
 
 	t.Run("a token only in the upgrade request's Authorization header authenticates", func(t *testing.T) {
@@ -294,7 +298,7 @@ func TestWebsocketAuthentication(t *testing.T) {
 	}
 
 	t.Run("a connection that never sends connection_init is closed after the init timeout", func(t *testing.T) {
-		s := testkit.Start(t, testkit.WithInitTimeout(100*time.Millisecond))
+		s := graphtest.Start(t, graphtest.WithInitTimeout(100*time.Millisecond))
 		ws := open(t, s, transportWS, nil)
 		ce := ws.closeError()
 		if ce.Code != 4408 || !strings.Contains(ce.Text, "timeout") {
@@ -304,7 +308,7 @@ func TestWebsocketAuthentication(t *testing.T) {
 }
 
 func TestLegacyGraphQLWSProtocol(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("legacy")
 	ses := s.CreateSession(w.MemberID, w.TenantID)
 
@@ -322,7 +326,7 @@ func TestLegacyGraphQLWSProtocol(t *testing.T) {
 }
 
 func TestSessionTerminatedOverSSE(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("sse")
 	ses := s.CreateSession(w.MemberID, w.TenantID)
 
@@ -351,7 +355,7 @@ func TestSessionTerminatedOverSSE(t *testing.T) {
 }
 
 func TestWebsocketOrigin(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 
 	t.Run("an upgrade from another site is refused with 403", func(t *testing.T) {
 		c, res, err := dial(t, s, transportWS, http.Header{"Origin": {"http://evil.example"}})
@@ -379,7 +383,7 @@ func TestWebsocketOrigin(t *testing.T) {
 
 func TestAdminSubscriptionStopsWhenTheKeyIsRotated(t *testing.T) {
 	// A stored, generated admin key, so that it can be rotated.
-	s := testkit.Start(t, func(cfg *app.Config) { cfg.AdminKey = "" })
+	s := graphtest.Start(t, func(cfg *app.Config) { cfg.AdminKey = "" })
 	key, err := s.App.AdminKeys.EnsureKey(context.Background())
 	if err != nil || key == "" {
 		t.Fatalf("generate admin key: %q, %v", key, err)
@@ -399,7 +403,11 @@ func TestAdminSubscriptionStopsWhenTheKeyIsRotated(t *testing.T) {
 	s.Admin(`mutation { rotateAdminKey { key } }`, nil, &rotated)
 	s.AdminKey = rotated.RotateAdminKey.Key
 	s.CreateSession(w.MemberID, w.TenantID)
-	ws.complete("1") // and no event for the second session before it
+	// The stream ends with the reason, and no event for the second session before it.
+	if code := ws.failed("1"); code != "UNAUTHENTICATED" {
+		t.Fatalf("stream ended with %q, want UNAUTHENTICATED", code)
+	}
+	ws.complete("1")
 
 	// Queries over the same connection are refused too.
 	ws.subscribe("2", `{ tenants { id } }`, nil)

@@ -7,10 +7,8 @@ package graph
 
 import (
 	"context"
-	"slices"
 
 	"github.com/sessiond/sessiond/graph/gqlmodel"
-	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/model"
@@ -56,29 +54,22 @@ func (r *auditEntryResolver) After(ctx context.Context, obj *model.AuditEntry) (
 
 // User is the resolver for the user field.
 func (r *meResolver) User(ctx context.Context, obj *gqlmodel.Me) (*model.User, error) {
-	u, err := loadersFrom(ctx).user.Load(ctx, obj.Session.UserID)
-	return &u, err
+	return &caller(ctx).Ent.User, nil
 }
 
 // Tenant is the resolver for the tenant field.
 func (r *meResolver) Tenant(ctx context.Context, obj *gqlmodel.Me) (*model.Tenant, error) {
-	t, err := loadersFrom(ctx).tenant.Load(ctx, obj.Session.TenantID)
-	return &t, err
+	return &caller(ctx).Ent.Tenant, nil
 }
 
 // Roles is the resolver for the roles field.
 func (r *meResolver) Roles(ctx context.Context, obj *gqlmodel.Me) ([]*model.Role, error) {
-	roles, err := loadersFrom(ctx).membershipRoles.Load(ctx, model.MembershipKey{UserID: obj.Session.UserID, TenantID: obj.Session.TenantID})
-	return ptrs(roles), err
+	return ptrs(caller(ctx).Ent.Roles), nil
 }
 
 // Permissions is the resolver for the permissions field.
 func (r *meResolver) Permissions(ctx context.Context, obj *gqlmodel.Me) ([]string, error) {
-	roles, err := loadersFrom(ctx).membershipRoles.Load(ctx, model.MembershipKey{UserID: obj.Session.UserID, TenantID: obj.Session.TenantID})
-	if err != nil {
-		return nil, err
-	}
-	return permissionKeys(ctx, roles)
+	return caller(ctx).Ent.Permissions, nil
 }
 
 // Tenant is the resolver for the tenant field.
@@ -110,11 +101,7 @@ func (r *membershipResolver) Permissions(ctx context.Context, obj *model.Members
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, input gqlmodel.LoginInput) (*gqlmodel.SessionGrant, error) {
-	tenantID := ""
-	if input.TenantID != nil {
-		tenantID = *input.TenantID
-	}
-	g, err := r.Sessions.Login(ctx, session.LoginInput{Email: input.Email, Password: input.Password, TenantID: tenantID, Client: clientFrom(ctx)})
+	g, err := r.Sessions.Login(ctx, session.LoginInput{Email: input.Email, Password: input.Password, TenantID: deref(input.TenantID), Client: clientFrom(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +110,7 @@ func (r *mutationResolver) Login(ctx context.Context, input gqlmodel.LoginInput)
 
 // CreateSession is the resolver for the createSession field.
 func (r *mutationResolver) CreateSession(ctx context.Context, input gqlmodel.CreateSessionInput) (*gqlmodel.SessionGrant, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	g, err := r.Sessions.Create(ctx, p.Actor(), input.UserID, input.TenantID, session.Client{IPAddress: deref(input.IPAddress), UserAgent: deref(input.UserAgent)})
+	g, err := r.Sessions.Create(ctx, caller(ctx).Actor(), input.UserID, input.TenantID, session.Client{IPAddress: deref(input.IPAddress), UserAgent: deref(input.UserAgent)})
 	if err != nil {
 		return nil, err
 	}
@@ -136,89 +119,32 @@ func (r *mutationResolver) CreateSession(ctx context.Context, input gqlmodel.Cre
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context) (*model.Session, error) {
-	p, err := auth.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.endOne(ctx, p, p.Session, model.EndLogout)
+	return orNil(r.Sessions.Logout(ctx, caller(ctx)))
 }
 
 // RecordActivity is the resolver for the recordActivity field.
 func (r *mutationResolver) RecordActivity(ctx context.Context) (*model.Session, error) {
-	p, err := auth.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &p.Session, nil
+	return orNil(r.Sessions.RecordActivity(ctx, caller(ctx)))
 }
 
 // RevokeSession is the resolver for the revokeSession field.
 func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (*model.Session, error) {
-	p, err := auth.RequireCaller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	target, err := r.visibleSession(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	reason := model.EndRevokedByAdmin
-	if p.Kind == auth.User {
-		feature := auth.ManageUsers
-		if target.UserID == p.UserID {
-			feature, reason = auth.SelfService, model.EndRevokedByUser
-		}
-		if _, err := r.Authz.Require(ctx, feature); err != nil {
-			return nil, err
-		}
-	}
-	return r.endOne(ctx, p, target, reason)
+	return orNil(r.Sessions.Revoke(ctx, caller(ctx), id))
 }
 
 // RevokeMySessions is the resolver for the revokeMySessions field.
 func (r *mutationResolver) RevokeMySessions(ctx context.Context, includeCurrent *bool) (int, error) {
-	p, err := r.Authz.Require(ctx, auth.SelfService)
-	if err != nil {
-		return 0, err
-	}
-	if p.Kind != auth.User {
-		_, err := auth.RequireUser(ctx)
-		return 0, err
-	}
-	keep := p.SessionID
-	if deref(includeCurrent) {
-		keep = ""
-	}
-	return r.Sessions.SignOut(ctx, p.Actor(), p.UserID, p.TenantID, keep, model.EndRevokedByUser)
+	return r.Sessions.RevokeMine(ctx, caller(ctx), deref(includeCurrent))
 }
 
 // SignOutUser is the resolver for the signOutUser field.
 func (r *mutationResolver) SignOutUser(ctx context.Context, userID string, tenantID *string) (int, error) {
-	p, err := r.Authz.Require(ctx, auth.ManageUsers)
-	if err != nil {
-		return 0, err
-	}
-	scope, err := auth.Scope(p, tenantID)
-	if err != nil {
-		return 0, err
-	}
-	if scope != "" {
-		if _, err := r.Store.Membership(ctx, userID, scope); err != nil {
-			return 0, err
-		}
-	} else if _, err := r.Store.User(ctx, userID); err != nil {
-		return 0, err
-	}
-	return r.Sessions.SignOut(ctx, p.Actor(), userID, scope, "", model.EndRevokedByAdmin)
+	return r.Sessions.SignOutUser(ctx, caller(ctx), userID, tenantID)
 }
 
 // UpdateSessionPolicy is the resolver for the updateSessionPolicy field.
 func (r *mutationResolver) UpdateSessionPolicy(ctx context.Context, tenantID *string, input gqlmodel.SessionPolicyInput) (*gqlmodel.SessionPolicyPayload, error) {
-	p, scope, err := r.policyScope(ctx, tenantID, auth.ManageSecurity)
-	if err != nil {
-		return nil, err
-	}
-	out, err := r.Sessions.UpdatePolicy(ctx, p.Actor(), scope, policyInput(input))
+	scope, out, err := r.Sessions.ChangePolicy(ctx, caller(ctx), tenantID, policyInput(input))
 	if err != nil {
 		return nil, err
 	}
@@ -227,11 +153,7 @@ func (r *mutationResolver) UpdateSessionPolicy(ctx context.Context, tenantID *st
 
 // ResetSessionPolicy is the resolver for the resetSessionPolicy field.
 func (r *mutationResolver) ResetSessionPolicy(ctx context.Context, tenantID string) (*gqlmodel.SessionPolicyPayload, error) {
-	p, scope, err := r.policyScope(ctx, &tenantID, auth.ManageSecurity)
-	if err != nil {
-		return nil, err
-	}
-	out, err := r.Sessions.ResetPolicy(ctx, p.Actor(), scope)
+	scope, out, err := r.Sessions.ResetPolicyOf(ctx, caller(ctx), tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -240,194 +162,105 @@ func (r *mutationResolver) ResetSessionPolicy(ctx context.Context, tenantID stri
 
 // CreateTenant is the resolver for the createTenant field.
 func (r *mutationResolver) CreateTenant(ctx context.Context, input gqlmodel.CreateTenantInput) (*model.Tenant, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := r.Directory.CreateTenant(ctx, p.Actor(), input.Name)
-	return orNil(t, err)
+	return orNil(r.Directory.CreateTenant(ctx, caller(ctx).Actor(), input.Name))
 }
 
 // UpdateTenant is the resolver for the updateTenant field.
 func (r *mutationResolver) UpdateTenant(ctx context.Context, id string, input gqlmodel.UpdateTenantInput) (*model.Tenant, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := r.Directory.UpdateTenant(ctx, p.Actor(), id, input.Name)
-	return orNil(t, err)
+	return orNil(r.Directory.UpdateTenant(ctx, caller(ctx).Actor(), id, input.Name))
 }
 
 // DeleteTenant is the resolver for the deleteTenant field.
 func (r *mutationResolver) DeleteTenant(ctx context.Context, id string) (bool, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return false, err
-	}
-	return done(r.Directory.DeleteTenant(ctx, p.Actor(), id))
+	return done(r.Directory.DeleteTenant(ctx, caller(ctx).Actor(), id))
 }
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input gqlmodel.CreateUserInput) (*model.User, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	u, err := r.Directory.CreateUser(ctx, p.Actor(), directory.CreateUserInput{
+	return orNil(r.Directory.CreateUser(ctx, caller(ctx).Actor(), directory.CreateUserInput{
 		Email: input.Email, Name: input.Name, Password: input.Password, TenantID: input.TenantID, RoleKeys: input.RoleKeys,
-	})
-	return orNil(u, err)
+	}))
 }
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, id string, input gqlmodel.UpdateUserInput) (*model.User, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	u, err := r.Directory.UpdateUser(ctx, p.Actor(), id, directory.UpdateUserInput{Email: input.Email, Name: input.Name, Password: input.Password})
-	return orNil(u, err)
+	return orNil(r.Directory.UpdateUser(ctx, caller(ctx).Actor(), id, directory.UpdateUserInput{Email: input.Email, Name: input.Name, Password: input.Password}))
 }
 
 // DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, id string) (bool, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return false, err
-	}
-	return done(r.Directory.DeleteUser(ctx, p.Actor(), id))
+	return done(r.Directory.DeleteUser(ctx, caller(ctx).Actor(), id))
 }
 
 // SetUserRoles is the resolver for the setUserRoles field.
 func (r *mutationResolver) SetUserRoles(ctx context.Context, userID string, tenantID string, roleKeys []string) (*model.Membership, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := r.Directory.SetUserRoles(ctx, p.Actor(), userID, tenantID, roleKeys)
-	return orNil(m, err)
+	return orNil(r.Directory.SetUserRoles(ctx, caller(ctx).Actor(), userID, tenantID, roleKeys))
 }
 
 // RemoveUserFromTenant is the resolver for the removeUserFromTenant field.
 func (r *mutationResolver) RemoveUserFromTenant(ctx context.Context, userID string, tenantID string) (bool, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return false, err
-	}
-	return done(r.Directory.RemoveUserFromTenant(ctx, p.Actor(), userID, tenantID))
+	return done(r.Directory.RemoveUserFromTenant(ctx, caller(ctx).Actor(), userID, tenantID))
 }
 
 // CreateRole is the resolver for the createRole field.
 func (r *mutationResolver) CreateRole(ctx context.Context, input gqlmodel.CreateRoleInput) (*model.Role, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	role, err := r.Directory.CreateRole(ctx, p.Actor(), model.Role{
+	return orNil(r.Directory.CreateRole(ctx, caller(ctx).Actor(), model.Role{
 		Key: input.Key, Name: input.Name, Description: deref(input.Description), IsDefault: deref(input.IsDefault),
-	})
-	return orNil(role, err)
+	}))
 }
 
 // UpdateRole is the resolver for the updateRole field.
 func (r *mutationResolver) UpdateRole(ctx context.Context, key string, input gqlmodel.UpdateRoleInput) (*model.Role, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	role, err := r.Directory.UpdateRole(ctx, p.Actor(), key, model.RoleUpdate{Name: input.Name, Description: input.Description, IsDefault: input.IsDefault})
-	return orNil(role, err)
+	return orNil(r.Directory.UpdateRole(ctx, caller(ctx).Actor(), key, model.RoleUpdate{Name: input.Name, Description: input.Description, IsDefault: input.IsDefault}))
 }
 
 // DeleteRole is the resolver for the deleteRole field.
 func (r *mutationResolver) DeleteRole(ctx context.Context, key string) (bool, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return false, err
-	}
-	return done(r.Directory.DeleteRole(ctx, p.Actor(), key))
+	return done(r.Directory.DeleteRole(ctx, caller(ctx).Actor(), key))
 }
 
 // SetRolePermissions is the resolver for the setRolePermissions field.
 func (r *mutationResolver) SetRolePermissions(ctx context.Context, roleKey string, permissionKeys []string) (*model.Role, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	role, err := r.Directory.SetRolePermissions(ctx, p.Actor(), roleKey, permissionKeys)
-	return orNil(role, err)
+	return orNil(r.Directory.SetRolePermissions(ctx, caller(ctx).Actor(), roleKey, permissionKeys))
 }
 
 // CreatePermission is the resolver for the createPermission field.
 func (r *mutationResolver) CreatePermission(ctx context.Context, input gqlmodel.CreatePermissionInput) (*model.Permission, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	perm, err := r.Directory.CreatePermission(ctx, p.Actor(), model.Permission{
+	return orNil(r.Directory.CreatePermission(ctx, caller(ctx).Actor(), model.Permission{
 		Key: input.Key, Name: input.Name, Description: deref(input.Description), Category: deref(input.Category),
-	})
-	return orNil(perm, err)
+	}))
 }
 
 // UpdatePermission is the resolver for the updatePermission field.
 func (r *mutationResolver) UpdatePermission(ctx context.Context, key string, input gqlmodel.UpdatePermissionInput) (*model.Permission, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	perm, err := r.Directory.UpdatePermission(ctx, p.Actor(), key, model.PermissionUpdate{Name: input.Name, Description: input.Description, Category: input.Category})
-	return orNil(perm, err)
+	return orNil(r.Directory.UpdatePermission(ctx, caller(ctx).Actor(), key, model.PermissionUpdate{Name: input.Name, Description: input.Description, Category: input.Category}))
 }
 
 // DeletePermission is the resolver for the deletePermission field.
 func (r *mutationResolver) DeletePermission(ctx context.Context, key string) (bool, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return false, err
-	}
-	return done(r.Directory.DeletePermission(ctx, p.Actor(), key))
+	return done(r.Directory.DeletePermission(ctx, caller(ctx).Actor(), key))
 }
 
 // AssignRolesToPermission is the resolver for the assignRolesToPermission field.
 func (r *mutationResolver) AssignRolesToPermission(ctx context.Context, permissionKey string, roleKeys []string) (*model.Permission, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	perm, err := r.Directory.GrantPermission(ctx, p.Actor(), permissionKey, roleKeys, true)
-	return orNil(perm, err)
+	return orNil(r.Directory.GrantPermission(ctx, caller(ctx).Actor(), permissionKey, roleKeys, true))
 }
 
 // RemoveRolesFromPermission is the resolver for the removeRolesFromPermission field.
 func (r *mutationResolver) RemoveRolesFromPermission(ctx context.Context, permissionKey string, roleKeys []string) (*model.Permission, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	perm, err := r.Directory.GrantPermission(ctx, p.Actor(), permissionKey, roleKeys, false)
-	return orNil(perm, err)
+	return orNil(r.Directory.GrantPermission(ctx, caller(ctx).Actor(), permissionKey, roleKeys, false))
 }
 
 // UpdateAdminPortal is the resolver for the updateAdminPortal field.
 func (r *mutationResolver) UpdateAdminPortal(ctx context.Context, input gqlmodel.UpdateAdminPortalInput) (*model.AdminPortal, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	portal, err := r.Directory.UpdateAdminPortal(ctx, p.Actor(), model.PortalUpdate{
+	return orNil(r.Directory.UpdateAdminPortal(ctx, caller(ctx).Actor(), model.PortalUpdate{
 		PrivacyAndSecurity: input.PrivacyAndSecurity, Users: input.Users, Security: input.Security,
-	})
-	return orNil(portal, err)
+	}))
 }
 
 // RotateAdminKey is the resolver for the rotateAdminKey field.
 func (r *mutationResolver) RotateAdminKey(ctx context.Context) (*gqlmodel.AdminKeyGrant, error) {
-	p, err := auth.RequireAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	key, at, err := r.AdminKeys.Rotate(ctx, p.Actor())
+	key, at, err := r.AdminKeys.Rotate(ctx, caller(ctx).Actor())
 	if err != nil {
 		return nil, err
 	}
@@ -442,51 +275,22 @@ func (r *permissionResolver) Roles(ctx context.Context, obj *model.Permission) (
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*gqlmodel.Me, error) {
-	p, err := auth.RequireUser(ctx)
+	ses, err := r.Sessions.Current(ctx, caller(ctx))
 	if err != nil {
 		return nil, err
 	}
-	return &gqlmodel.Me{Session: &p.Session}, nil
+	return &gqlmodel.Me{Session: &ses}, nil
 }
 
 // MySessions is the resolver for the mySessions field.
 func (r *queryResolver) MySessions(ctx context.Context) ([]*model.Session, error) {
-	p, err := r.Authz.Require(ctx, auth.SelfService)
-	if err != nil {
-		return nil, err
-	}
-	if p.Kind != auth.User {
-		_, err := auth.RequireUser(ctx)
-		return nil, err
-	}
-	mine, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{p.UserID}, TenantID: p.TenantID, ActiveOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	for i := range mine {
-		if mine[i].ID == p.SessionID {
-			mine[i] = p.Session
-		}
-	}
-	return ptrs(mine), nil
+	mine, err := r.Sessions.MySessions(ctx, caller(ctx))
+	return ptrs(mine), err
 }
 
 // SessionPolicy is the resolver for the sessionPolicy field.
 func (r *queryResolver) SessionPolicy(ctx context.Context, tenantID *string) (*gqlmodel.SessionPolicy, error) {
-	p, err := auth.RequireCaller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	scope, err := auth.Scope(p, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	if scope != "" {
-		if _, err := r.Store.Tenant(ctx, scope); err != nil {
-			return nil, err
-		}
-	}
-	eff, err := r.Sessions.Policy(ctx, scope)
+	scope, eff, err := r.Sessions.PolicyOf(ctx, caller(ctx), tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -495,35 +299,20 @@ func (r *queryResolver) SessionPolicy(ctx context.Context, tenantID *string) (*g
 
 // PreviewSessionPolicy is the resolver for the previewSessionPolicy field.
 func (r *queryResolver) PreviewSessionPolicy(ctx context.Context, tenantID *string, input gqlmodel.SessionPolicyInput) (*gqlmodel.SessionPolicyPreview, error) {
-	_, scope, err := r.policyScope(ctx, tenantID, auth.ManageSecurity)
+	scope, pv, err := r.Sessions.PreviewPolicyOf(ctx, caller(ctx), tenantID, policyInput(input))
 	if err != nil {
 		return nil, err
 	}
-	pv, err := r.Sessions.PreviewPolicy(ctx, scope, policyInput(input))
-	if err != nil {
-		return nil, err
-	}
-	return &gqlmodel.SessionPolicyPreview{
-		Policy: policyOf(scope, pv.Effective), Warnings: warningsOf(pv.Warnings),
-		IdleTimeout: pv.Idle, ForceRelogin: pv.Relogin, MaxConcurrentSessions: pv.Concurrent, Total: pv.Total,
-	}, nil
+	return previewOf(scope, pv), nil
 }
 
 // AuditLog is the resolver for the auditLog field.
 func (r *queryResolver) AuditLog(ctx context.Context, tenantID *string, first *int, after *string) (*gqlmodel.AuditEntryConnection, error) {
-	p, err := r.Authz.Require(ctx, auth.AuditTrail)
-	if err != nil {
-		return nil, err
-	}
-	scope, err := auth.Scope(p, tenantID)
-	if err != nil {
-		return nil, err
-	}
 	limit, beforeID, err := auditPage(first, after)
 	if err != nil {
 		return nil, err
 	}
-	entries, more, err := r.Store.AuditEntries(ctx, scope, beforeID, limit)
+	entries, more, err := r.Directory.AuditLog(ctx, caller(ctx), tenantID, beforeID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -532,37 +321,22 @@ func (r *queryResolver) AuditLog(ctx context.Context, tenantID *string, first *i
 
 // Tenants is the resolver for the tenants field.
 func (r *queryResolver) Tenants(ctx context.Context) ([]*model.Tenant, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	ts, err := r.Store.Tenants(ctx)
+	ts, err := r.Directory.Tenants(ctx, caller(ctx))
 	return ptrs(ts), err
 }
 
 // Tenant is the resolver for the tenant field.
 func (r *queryResolver) Tenant(ctx context.Context, id string) (*model.Tenant, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	t, err := r.Store.Tenant(ctx, id)
-	return orNil(t, err)
+	return orNil(r.Directory.Tenant(ctx, caller(ctx), id))
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, tenantID *string, search *string, first *int, after *string) (*gqlmodel.UserConnection, error) {
-	p, err := r.Authz.Require(ctx, auth.ManageUsers)
+	f, err := userFilter(search, first, after)
 	if err != nil {
 		return nil, err
 	}
-	scope, err := auth.Scope(p, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	f, err := userFilter(&scope, search, first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := r.Store.Users(ctx, f)
+	page, err := r.Directory.Users(ctx, caller(ctx), tenantID, f)
 	if err != nil {
 		return nil, err
 	}
@@ -571,44 +345,24 @@ func (r *queryResolver) Users(ctx context.Context, tenantID *string, search *str
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error) {
-	p, err := r.Authz.Require(ctx, auth.ManageUsers)
-	if err != nil {
-		return nil, err
-	}
-	if p.Kind == auth.User {
-		if _, err := r.Store.Membership(ctx, id, p.TenantID); err != nil {
-			return nil, apperr.Errorf(apperr.NotFound, "user %s not found", id)
-		}
-	}
-	u, err := r.Store.User(ctx, id)
-	return orNil(u, err)
+	return orNil(r.Directory.User(ctx, caller(ctx), id))
 }
 
 // Roles is the resolver for the roles field.
 func (r *queryResolver) Roles(ctx context.Context) ([]*model.Role, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	roles, err := r.Store.Roles(ctx)
+	roles, err := r.Directory.Roles(ctx, caller(ctx))
 	return ptrs(roles), err
 }
 
 // Permissions is the resolver for the permissions field.
 func (r *queryResolver) Permissions(ctx context.Context) ([]*model.Permission, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	perms, err := r.Store.Permissions(ctx)
+	perms, err := r.Directory.Permissions(ctx, caller(ctx))
 	return ptrs(perms), err
 }
 
 // AdminPortal is the resolver for the adminPortal field.
 func (r *queryResolver) AdminPortal(ctx context.Context) (*model.AdminPortal, error) {
-	if _, err := auth.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	portal, err := r.Store.AdminPortal(ctx)
-	return orNil(portal, err)
+	return orNil(r.Directory.AdminPortal(ctx, caller(ctx)))
 }
 
 // Permissions is the resolver for the permissions field.
@@ -631,12 +385,12 @@ func (r *sessionResolver) Tenant(ctx context.Context, obj *model.Session) (*mode
 
 // Current is the resolver for the current field.
 func (r *sessionResolver) Current(ctx context.Context, obj *model.Session) (bool, error) {
-	return obj.ID == auth.PrincipalFrom(ctx).SessionID, nil
+	return obj.ID == caller(ctx).SessionID, nil
 }
 
 // Active is the resolver for the active field.
 func (r *sessionResolver) Active(ctx context.Context, obj *model.Session) (bool, error) {
-	return !obj.Ended() && obj.ExpiresAt.After(r.Clock.Now()), nil
+	return r.Sessions.IsLive(*obj), nil
 }
 
 // EndReason is the resolver for the endReason field.
@@ -661,31 +415,17 @@ func (r *subscriptionResolver) SessionEvents(ctx context.Context, userID *string
 // Memberships is the resolver for the memberships field.
 func (r *userResolver) Memberships(ctx context.Context, obj *model.User) ([]*model.Membership, error) {
 	ms, err := loadersFrom(ctx).memberships.Load(ctx, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	// A tenant's members never see another tenant.
-	if p := auth.PrincipalFrom(ctx); p.Kind != auth.Admin {
-		ms = slices.DeleteFunc(slices.Clone(ms), func(m model.Membership) bool { return m.TenantID != p.TenantID })
-	}
-	return ptrs(ms), nil
+	return ptrs(auth.VisibleMemberships(caller(ctx), ms)), err
 }
 
 // Sessions is the resolver for the sessions field.
 func (r *userResolver) Sessions(ctx context.Context, obj *model.User, includeEnded *bool) ([]*model.Session, error) {
-	scope, err := r.userSessionScope(ctx)
-	if err != nil {
-		return nil, err
-	}
-	list, err := r.Store.Sessions(ctx, model.SessionFilter{UserIDs: []string{obj.ID}, TenantID: scope, ActiveOnly: !deref(includeEnded)})
+	list, err := r.Deps.Sessions.UserSessions(ctx, caller(ctx), obj.ID, deref(includeEnded))
 	return ptrs(list), err
 }
 
 // ActiveSessionCount is the resolver for the activeSessionCount field.
 func (r *userResolver) ActiveSessionCount(ctx context.Context, obj *model.User) (int, error) {
-	if _, err := r.userSessionScope(ctx); err != nil {
-		return 0, err
-	}
 	return loadersFrom(ctx).activeCount.Load(ctx, obj.ID)
 }
 

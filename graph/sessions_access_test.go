@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 const revokeMutation = `mutation($id: ID!) { revokeSession(id: $id) { ` + sessionFields + ` } }`
 
 // revoke ends a session by id with the caller's token and returns it.
-func revoke(t *testing.T, s *testkit.Server, token, id string) sessionView {
+func revoke(t *testing.T, s *graphtest.Server, token, id string) sessionView {
 	t.Helper()
 	var out struct{ RevokeSession sessionView }
-	s.MustDo(testkit.Request{Query: revokeMutation, Variables: map[string]any{"id": id}, Token: token}, &out)
+	s.MustDo(graphtest.Request{Query: revokeMutation, Variables: map[string]any{"id": id}, Token: token}, &out)
 	return out.RevokeSession
 }
 
@@ -40,7 +40,7 @@ func TestSelfService(t *testing.T) {
 	mySessions := func(t *testing.T, token string) []sessionView {
 		t.Helper()
 		var out struct{ MySessions []sessionView }
-		s.MustDo(testkit.Request{Query: `{ mySessions { ` + sessionFields + ` } }`, Token: token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ mySessions { ` + sessionFields + ` } }`, Token: token}, &out)
 		return out.MySessions
 	}
 
@@ -74,22 +74,22 @@ func TestSelfService(t *testing.T) {
 	})
 
 	t.Run("a member without the permission cannot end a colleague's session", func(t *testing.T) {
-		s.MustFail(testkit.Request{Query: revokeMutation, Variables: map[string]any{"id": colleague.ID}, Token: cur.Token}, "FORBIDDEN")
+		s.MustFail(graphtest.Request{Query: revokeMutation, Variables: map[string]any{"id": colleague.ID}, Token: cur.Token}, "FORBIDDEN")
 		requireActive(t, s, w.AdminID, colleague.ID)
 	})
 
 	t.Run("Privacy & Security off disables self-service", func(t *testing.T) {
 		s.SetPortal(false, true, true)
 		defer s.SetPortal(true, true, true)
-		s.MustFail(testkit.Request{Query: `{ mySessions { id } }`, Token: cur.Token}, "FEATURE_DISABLED")
-		s.MustFail(testkit.Request{Query: revokeMutation, Variables: map[string]any{"id": o2.ID}, Token: cur.Token}, "FEATURE_DISABLED")
-		s.MustFail(testkit.Request{Query: `mutation { revokeMySessions }`, Token: cur.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: `{ mySessions { id } }`, Token: cur.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: revokeMutation, Variables: map[string]any{"id": o2.ID}, Token: cur.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: `mutation { revokeMySessions }`, Token: cur.Token}, "FEATURE_DISABLED")
 		requireActive(t, s, w.MemberID, o2.ID)
 	})
 
 	t.Run("revokeMySessions ends the others and keeps the current one", func(t *testing.T) {
 		var out struct{ RevokeMySessions int }
-		s.MustDo(testkit.Request{Query: `mutation { revokeMySessions }`, Token: cur.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `mutation { revokeMySessions }`, Token: cur.Token}, &out)
 		if out.RevokeMySessions != 1 {
 			t.Fatalf("revokeMySessions = %d, want 1", out.RevokeMySessions)
 		}
@@ -101,7 +101,7 @@ func TestSelfService(t *testing.T) {
 	t.Run("revokeMySessions with includeCurrent ends the current one too", func(t *testing.T) {
 		o3 := s.CreateSession(w.MemberID, w.TenantID)
 		var out struct{ RevokeMySessions int }
-		s.MustDo(testkit.Request{Query: `mutation { revokeMySessions(includeCurrent: true) }`, Token: cur.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `mutation { revokeMySessions(includeCurrent: true) }`, Token: cur.Token}, &out)
 		if out.RevokeMySessions != 2 {
 			t.Fatalf("revokeMySessions(includeCurrent: true) = %d, want 2", out.RevokeMySessions)
 		}
@@ -127,7 +127,7 @@ func TestAdminSignOut(t *testing.T) {
 		var out struct {
 			Users struct{ Edges []struct{ Node userNode } }
 		}
-		s.MustDo(testkit.Request{Query: `{ users { edges { node { id activeSessionCount sessions { id } } } } }`, Token: admin.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ users { edges { node { id activeSessionCount sessions { id } } } } }`, Token: admin.Token}, &out)
 		m := map[string]userNode{}
 		for _, e := range out.Users.Edges {
 			m[e.Node.ID] = e.Node
@@ -160,7 +160,7 @@ func TestAdminSignOut(t *testing.T) {
 	t.Run("signOutUser ends all of a member's sessions", func(t *testing.T) {
 		m3 := s.CreateSession(w.MemberID, w.TenantID)
 		var out struct{ SignOutUser int }
-		s.MustDo(testkit.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": w.MemberID}, Token: admin.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": w.MemberID}, Token: admin.Token}, &out)
 		if out.SignOutUser != 2 {
 			t.Fatalf("signOutUser = %d, want 2", out.SignOutUser)
 		}
@@ -189,8 +189,8 @@ func TestAdminSignOut(t *testing.T) {
 
 	t.Run("without the permission users and signOutUser are forbidden", func(t *testing.T) {
 		m := s.CreateSession(w.MemberID, w.TenantID)
-		s.MustFail(testkit.Request{Query: `{ users { totalCount } }`, Token: m.Token}, "FORBIDDEN")
-		s.MustFail(testkit.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": w.AdminID}, Token: m.Token}, "FORBIDDEN")
+		s.MustFail(graphtest.Request{Query: `{ users { totalCount } }`, Token: m.Token}, "FORBIDDEN")
+		s.MustFail(graphtest.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": w.AdminID}, Token: m.Token}, "FORBIDDEN")
 		requireLive(t, s, admin.Token)
 	})
 
@@ -198,9 +198,9 @@ func TestAdminSignOut(t *testing.T) {
 		m := s.CreateSession(w.MemberID, w.TenantID)
 		s.SetPortal(true, false, true)
 		defer s.SetPortal(true, true, true)
-		s.MustFail(testkit.Request{Query: `{ users { totalCount } }`, Token: admin.Token}, "FEATURE_DISABLED")
-		s.MustFail(testkit.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": w.MemberID}, Token: admin.Token}, "FEATURE_DISABLED")
-		s.MustFail(testkit.Request{Query: revokeMutation, Variables: map[string]any{"id": m.ID}, Token: admin.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: `{ users { totalCount } }`, Token: admin.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": w.MemberID}, Token: admin.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: revokeMutation, Variables: map[string]any{"id": m.ID}, Token: admin.Token}, "FEATURE_DISABLED")
 		requireLive(t, s, m.Token)
 	})
 }
@@ -253,10 +253,10 @@ func TestAuditLog(t *testing.T) {
 	login := s.Login(w.MemberEmail, w.Password, "")
 	byKey := s.CreateSession(w.MemberID, w.TenantID)
 	clk.Advance(time.Minute)
-	s.MustDo(testkit.Request{Query: `mutation { logout { id } }`, Token: login.Token}, nil)
+	s.MustDo(graphtest.Request{Query: `mutation { logout { id } }`, Token: login.Token}, nil)
 	setPolicy(t, s, w.TenantID, idle(30, "MINUTES"))
 	var pol struct{ UpdateSessionPolicy policyPayload }
-	s.MustDo(testkit.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(3)}, Token: admin.Token}, &pol)
+	s.MustDo(graphtest.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(3)}, Token: admin.Token}, &pol)
 	revoke(t, s, admin.Token, byKey.ID)
 
 	type row struct{ Action, Target, Actor, ActorUser, Reason string }
@@ -355,14 +355,14 @@ func TestAuditLog(t *testing.T) {
 		var out struct {
 			AuditLog struct{ Edges []struct{ Node auditView } }
 		}
-		s.MustDo(testkit.Request{Query: `{ auditLog(first: 500) { edges { node { id tenantId } } } }`, Token: admin.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ auditLog(first: 500) { edges { node { id tenantId } } } }`, Token: admin.Token}, &out)
 		if len(out.AuditLog.Edges) != len(entries) {
 			t.Fatalf("permission holder sees %d entries, the admin key %d", len(out.AuditLog.Edges), len(entries))
 		}
 		other := s.CreateTenant("audit-other")
-		s.MustFail(testkit.Request{Query: `query($t: ID) { auditLog(tenantId: $t) { edges { node { id } } } }`, Variables: map[string]any{"t": other}, Token: admin.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `query($t: ID) { auditLog(tenantId: $t) { edges { node { id } } } }`, Variables: map[string]any{"t": other}, Token: admin.Token}, "NOT_FOUND")
 		member := s.CreateSession(w.MemberID, w.TenantID)
-		s.MustFail(testkit.Request{Query: `{ auditLog { edges { node { id } } } }`, Token: member.Token}, "FORBIDDEN")
+		s.MustFail(graphtest.Request{Query: `{ auditLog { edges { node { id } } } }`, Token: member.Token}, "FORBIDDEN")
 	})
 }
 
@@ -384,24 +384,24 @@ func TestTenantIsolation(t *testing.T) {
 
 	t.Run("another tenant's session id answers NOT_FOUND", func(t *testing.T) {
 		for _, token := range []string{adminA.Token, memberA.Token} {
-			s.MustFail(testkit.Request{Query: revokeMutation, Variables: map[string]any{"id": sesB.ID}, Token: token}, "NOT_FOUND")
+			s.MustFail(graphtest.Request{Query: revokeMutation, Variables: map[string]any{"id": sesB.ID}, Token: token}, "NOT_FOUND")
 		}
-		s.MustFail(testkit.Request{Query: revokeMutation, Variables: map[string]any{"id": "00000000-0000-7000-8000-000000000000"}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: revokeMutation, Variables: map[string]any{"id": "00000000-0000-7000-8000-000000000000"}, Token: adminA.Token}, "NOT_FOUND")
 		requireActive(t, s, b.MemberID, sesB.ID)
 	})
 
 	t.Run("another tenant's users answer NOT_FOUND", func(t *testing.T) {
-		s.MustFail(testkit.Request{Query: `query($t: ID) { users(tenantId: $t) { totalCount } }`, Variables: map[string]any{"t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `query($u: ID!) { user(id: $u) { id } }`, Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `mutation($u: ID!, $t: ID) { signOutUser(userId: $u, tenantId: $t) }`, Variables: map[string]any{"u": b.MemberID, "t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `query($t: ID) { users(tenantId: $t) { totalCount } }`, Variables: map[string]any{"t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `query($u: ID!) { user(id: $u) { id } }`, Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `mutation($u: ID!, $t: ID) { signOutUser(userId: $u, tenantId: $t) }`, Variables: map[string]any{"u": b.MemberID, "t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
 		var out struct {
 			Users struct {
 				TotalCount int
 				Edges      []struct{ Node struct{ ID string } }
 			}
 		}
-		s.MustDo(testkit.Request{Query: `{ users { totalCount edges { node { id } } } }`, Token: adminA.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ users { totalCount edges { node { id } } } }`, Token: adminA.Token}, &out)
 		for _, e := range out.Users.Edges {
 			if e.Node.ID == b.MemberID || e.Node.ID == b.AdminID {
 				t.Fatalf("users lists %s of the other tenant", e.Node.ID)
@@ -413,11 +413,11 @@ func TestTenantIsolation(t *testing.T) {
 
 	t.Run("another tenant's policy and audit log answer NOT_FOUND", func(t *testing.T) {
 		vars := map[string]any{"t": b.TenantID, "in": limit(1)}
-		s.MustFail(testkit.Request{Query: updatePolicyMutation, Variables: vars, Token: adminA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `query($t: ID, $in: SessionPolicyInput!) { previewSessionPolicy(tenantId: $t, input: $in) { total } }`, Variables: vars, Token: adminA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `mutation($t: ID!) { resetSessionPolicy(tenantId: $t) { terminatedSessions } }`, Variables: map[string]any{"t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `query($t: ID) { sessionPolicy(tenantId: $t) { tenantId } }`, Variables: map[string]any{"t": b.TenantID}, Token: memberA.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: `query($t: ID) { auditLog(tenantId: $t) { edges { node { id } } } }`, Variables: map[string]any{"t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: updatePolicyMutation, Variables: vars, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `query($t: ID, $in: SessionPolicyInput!) { previewSessionPolicy(tenantId: $t, input: $in) { total } }`, Variables: vars, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `mutation($t: ID!) { resetSessionPolicy(tenantId: $t) { terminatedSessions } }`, Variables: map[string]any{"t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `query($t: ID) { sessionPolicy(tenantId: $t) { tenantId } }`, Variables: map[string]any{"t": b.TenantID}, Token: memberA.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: `query($t: ID) { auditLog(tenantId: $t) { edges { node { id } } } }`, Variables: map[string]any{"t": b.TenantID}, Token: adminA.Token}, "NOT_FOUND")
 		requireLimit(t, policyOf(t, s, b.TenantID), nil, "DEFAULT")
 	})
 
@@ -431,14 +431,14 @@ func TestTenantIsolation(t *testing.T) {
 				Sessions           []sessionView
 			}
 		}
-		s.MustDo(testkit.Request{Query: `query($u: ID!) { user(id: $u) { activeSessionCount sessions(includeEnded: true) { id } } }`,
+		s.MustDo(graphtest.Request{Query: `query($u: ID!) { user(id: $u) { activeSessionCount sessions(includeEnded: true) { id } } }`,
 			Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, &out)
 		if out.User.ActiveSessionCount != 1 || !reflect.DeepEqual(ids(out.User.Sessions), []string{inA.ID}) {
 			t.Fatalf("activeSessionCount %d sessions %v, want 1 [%s]", out.User.ActiveSessionCount, ids(out.User.Sessions), inA.ID)
 		}
 		// Signing the user out of this tenant leaves the other tenant's session.
 		var so struct{ SignOutUser int }
-		s.MustDo(testkit.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, &so)
+		s.MustDo(graphtest.Request{Query: `mutation($u: ID!) { signOutUser(userId: $u) }`, Variables: map[string]any{"u": b.MemberID}, Token: adminA.Token}, &so)
 		if so.SignOutUser != 1 {
 			t.Fatalf("signOutUser = %d, want 1", so.SignOutUser)
 		}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 func TestIdleTimeout(t *testing.T) {
@@ -147,7 +147,7 @@ func TestExpiryResumesAfterRestart(t *testing.T) {
 	stop(t, s1)
 
 	clk.Advance(21 * time.Minute) // +31 min: idleSes is past its deadline, nobody runs
-	s2 := testkit.Start(t, testkit.WithClock(clk), testkit.WithDatabase(s1.DBPath))
+	s2 := graphtest.Start(t, graphtest.WithClock(clk), graphtest.WithDatabase(s1.DBPath))
 
 	t.Run("a session that fell due while down ends at start", func(t *testing.T) {
 		if v := waitForEnd(t, s2, w.MemberID, idleSes.ID); v.reason() != "IDLE_TIMEOUT" {
@@ -173,7 +173,7 @@ func TestExpiryResumesAfterRestart(t *testing.T) {
 
 // stop shuts a test server down before the end of the test, as a process
 // exit would: connections closed, workers stopped, pending activity flushed.
-func stop(t *testing.T, s *testkit.Server) {
+func stop(t *testing.T, s *graphtest.Server) {
 	t.Helper()
 	s.HTTP.CloseClientConnections()
 	s.HTTP.Close()

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/clock"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // t0 is when fake-clock tests start; whole seconds, so the database's
@@ -25,10 +25,10 @@ const chromeOnMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit
 const waitTimeout = 5 * time.Second
 
 // startFake starts a server on a fake clock showing t0.
-func startFake(t *testing.T, opts ...testkit.Option) (*testkit.Server, *clock.Fake) {
+func startFake(t *testing.T, opts ...graphtest.Option) (*graphtest.Server, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	return testkit.Start(t, append([]testkit.Option{testkit.WithClock(clk)}, opts...)...), clk
+	return graphtest.Start(t, append([]graphtest.Option{graphtest.WithClock(clk)}, opts...)...), clk
 }
 
 const sessionFields = `id user { id email } tenant { id } createdAt lastActiveAt idleExpiresAt absoluteExpiresAt expiresAt
@@ -61,18 +61,18 @@ func (v sessionView) reason() string {
 }
 
 // meSession returns the caller's session through `me`; headers may be nil.
-func meSession(t *testing.T, s *testkit.Server, token string, headers map[string]string) sessionView {
+func meSession(t *testing.T, s *graphtest.Server, token string, headers map[string]string) sessionView {
 	t.Helper()
 	var out struct{ Me struct{ Session sessionView } }
-	s.MustDo(testkit.Request{Query: `{ me { session { ` + sessionFields + ` } } }`, Token: token, Headers: headers}, &out)
+	s.MustDo(graphtest.Request{Query: `{ me { session { ` + sessionFields + ` } } }`, Token: token, Headers: headers}, &out)
 	return out.Me.Session
 }
 
 // requireEnded requires that a request with the token is refused with
 // UNAUTHENTICATED and extensions.reason set to the end reason.
-func requireEnded(t *testing.T, s *testkit.Server, token, reason string) {
+func requireEnded(t *testing.T, s *graphtest.Server, token, reason string) {
 	t.Helper()
-	e := s.MustFail(testkit.Request{Query: `{ me { session { id } } }`, Token: token}, "UNAUTHENTICATED")
+	e := s.MustFail(graphtest.Request{Query: `{ me { session { id } } }`, Token: token}, "UNAUTHENTICATED")
 	if got, _ := e.Extensions["reason"].(string); got != reason {
 		t.Fatalf("extensions.reason = %q, want %q (message %q)", got, reason, e.Message)
 	}
@@ -80,9 +80,9 @@ func requireEnded(t *testing.T, s *testkit.Server, token, reason string) {
 
 // requireLive requires that a request with the token is served, and
 // returns the session; it counts as activity.
-func requireLive(t *testing.T, s *testkit.Server, token string) sessionView {
+func requireLive(t *testing.T, s *graphtest.Server, token string) sessionView {
 	t.Helper()
-	res := s.Do(testkit.Request{Query: `{ me { session { ` + sessionFields + ` } } }`, Token: token})
+	res := s.Do(graphtest.Request{Query: `{ me { session { ` + sessionFields + ` } } }`, Token: token})
 	if len(res.Errors) > 0 {
 		t.Fatalf("want the session to be live, got %s %q (reason %v)", res.Errors[0].Code(), res.Errors[0].Message, res.Errors[0].Extensions["reason"])
 	}
@@ -95,7 +95,7 @@ func requireLive(t *testing.T, s *testkit.Server, token string) sessionView {
 
 // sessionsOf returns a user's sessions, ended ones included, newest first,
 // as the admin key sees them. It never touches the sessions themselves.
-func sessionsOf(t *testing.T, s *testkit.Server, userID string) []sessionView {
+func sessionsOf(t *testing.T, s *graphtest.Server, userID string) []sessionView {
 	t.Helper()
 	var out struct {
 		User struct{ Sessions []sessionView }
@@ -105,7 +105,7 @@ func sessionsOf(t *testing.T, s *testkit.Server, userID string) []sessionView {
 }
 
 // sessionOf returns one session of a user as the admin key sees it.
-func sessionOf(t *testing.T, s *testkit.Server, userID, sessionID string) sessionView {
+func sessionOf(t *testing.T, s *graphtest.Server, userID, sessionID string) sessionView {
 	t.Helper()
 	for _, v := range sessionsOf(t, s, userID) {
 		if v.ID == sessionID {
@@ -130,7 +130,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // waitForEnd waits until the background scheduler has ended the session
 // and returns it; it never uses the session's token.
-func waitForEnd(t *testing.T, s *testkit.Server, userID, sessionID string) sessionView {
+func waitForEnd(t *testing.T, s *graphtest.Server, userID, sessionID string) sessionView {
 	t.Helper()
 	var v sessionView
 	eventually(t, "session "+sessionID+" to end", func() bool {
@@ -141,7 +141,7 @@ func waitForEnd(t *testing.T, s *testkit.Server, userID, sessionID string) sessi
 }
 
 // requireReason requires that the admin view shows the session ended with reason.
-func requireReason(t *testing.T, s *testkit.Server, userID, sessionID, reason string) sessionView {
+func requireReason(t *testing.T, s *graphtest.Server, userID, sessionID, reason string) sessionView {
 	t.Helper()
 	v := sessionOf(t, s, userID, sessionID)
 	if v.reason() != reason || v.Active || v.EndedAt == nil {
@@ -151,7 +151,7 @@ func requireReason(t *testing.T, s *testkit.Server, userID, sessionID, reason st
 }
 
 // requireActive requires that the admin view shows the session active.
-func requireActive(t *testing.T, s *testkit.Server, userID, sessionID string) sessionView {
+func requireActive(t *testing.T, s *graphtest.Server, userID, sessionID string) sessionView {
 	t.Helper()
 	v := sessionOf(t, s, userID, sessionID)
 	if !v.Active || v.EndReason != nil || v.EndedAt != nil {
@@ -236,7 +236,7 @@ const updatePolicyMutation = `mutation($t: ID, $in: SessionPolicyInput!) { updat
 	policy { ` + policyFields + ` } warnings { field message } terminatedSessions } }`
 
 // setPolicy updates a tenant's policy (the environment's for "") with the admin key.
-func setPolicy(t *testing.T, s *testkit.Server, tenantID string, input map[string]any) policyPayload {
+func setPolicy(t *testing.T, s *graphtest.Server, tenantID string, input map[string]any) policyPayload {
 	t.Helper()
 	var out struct{ UpdateSessionPolicy policyPayload }
 	s.Admin(updatePolicyMutation, map[string]any{"t": tenantVar(tenantID), "in": input}, &out)
@@ -244,7 +244,7 @@ func setPolicy(t *testing.T, s *testkit.Server, tenantID string, input map[strin
 }
 
 // policyOf reads a tenant's effective policy (the environment's for "").
-func policyOf(t *testing.T, s *testkit.Server, tenantID string) policyView {
+func policyOf(t *testing.T, s *graphtest.Server, tenantID string) policyView {
 	t.Helper()
 	var out struct{ SessionPolicy policyView }
 	s.Admin(`query($t: ID) { sessionPolicy(tenantId: $t) { `+policyFields+` } }`, map[string]any{"t": tenantVar(tenantID)}, &out)
@@ -271,7 +271,7 @@ type auditView struct {
 const auditFields = `id tenantId actor { kind userId } action targetType targetId before after createdAt`
 
 // auditOf returns a tenant's audit entries, newest first, as the admin key sees them.
-func auditOf(t *testing.T, s *testkit.Server, tenantID string) []auditView {
+func auditOf(t *testing.T, s *graphtest.Server, tenantID string) []auditView {
 	t.Helper()
 	var out struct {
 		AuditLog struct{ Edges []struct{ Node auditView } }
@@ -301,14 +301,14 @@ func auditJSON(t *testing.T, doc *string) map[string]any {
 
 // postRequest sends a GraphQL request without failing the test, so goroutines
 // other than the test's may use it.
-func postRequest(s *testkit.Server, r testkit.Request) (testkit.Response, error) {
+func postRequest(s *graphtest.Server, r graphtest.Request) (graphtest.Response, error) {
 	body, err := json.Marshal(map[string]any{"query": r.Query, "variables": r.Variables})
 	if err != nil {
-		return testkit.Response{}, err
+		return graphtest.Response{}, err
 	}
 	req, err := http.NewRequest(http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
-		return testkit.Response{}, err
+		return graphtest.Response{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if r.Token != "" {
@@ -316,14 +316,14 @@ func postRequest(s *testkit.Server, r testkit.Request) (testkit.Response, error)
 	}
 	res, err := s.HTTP.Client().Do(req)
 	if err != nil {
-		return testkit.Response{}, err
+		return graphtest.Response{}, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		return testkit.Response{}, err
+		return graphtest.Response{}, err
 	}
-	out := testkit.Response{Status: res.StatusCode}
+	out := graphtest.Response{Status: res.StatusCode}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return out, fmt.Errorf("decode response (status %d): %w: %s", res.StatusCode, err, raw)
 	}

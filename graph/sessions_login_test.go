@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 func TestLogin(t *testing.T) {
@@ -25,7 +25,7 @@ func TestLogin(t *testing.T) {
 				Session sessionView
 			}
 		}
-		s.MustDo(testkit.Request{Query: `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token session { ` + sessionFields + ` } } }`,
+		s.MustDo(graphtest.Request{Query: `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token session { ` + sessionFields + ` } } }`,
 			Variables: map[string]any{"e": w.MemberEmail, "p": w.Password}}, &out)
 		g := out.Login
 		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(g.Token, "sds_"))
@@ -67,8 +67,8 @@ func TestLogin(t *testing.T) {
 	t.Run("unknown email and wrong password get the same answer", func(t *testing.T) {
 		s, _ := startFake(t)
 		w := s.NewWorkspace("same")
-		unknown := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars("nobody@example.com", w.Password, "")}, "UNAUTHENTICATED")
-		wrong := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}, "UNAUTHENTICATED")
+		unknown := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars("nobody@example.com", w.Password, "")}, "UNAUTHENTICATED")
+		wrong := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}, "UNAUTHENTICATED")
 		if unknown.Message != wrong.Message || !reflect.DeepEqual(unknown.Extensions, wrong.Extensions) {
 			t.Fatalf("unknown email answered %q %v, wrong password %q %v; want the same", unknown.Message, unknown.Extensions, wrong.Message, wrong.Extensions)
 		}
@@ -78,9 +78,9 @@ func TestLogin(t *testing.T) {
 		s, _ := startFake(t)
 		w := s.NewWorkspace("nopw")
 		s.CreateUser(w.TenantID, "sso@example.com", "", nil)
-		wrong := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}, "UNAUTHENTICATED")
+		wrong := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}, "UNAUTHENTICATED")
 		for _, pw := range []string{"", "correct horse battery"} {
-			e := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars("sso@example.com", pw, "")}, "UNAUTHENTICATED")
+			e := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars("sso@example.com", pw, "")}, "UNAUTHENTICATED")
 			if e.Message != wrong.Message {
 				t.Fatalf("password %q: answered %q, want the wrong-password answer %q", pw, e.Message, wrong.Message)
 			}
@@ -94,7 +94,7 @@ func TestLogin(t *testing.T) {
 		s.Admin(`mutation($u: ID!, $t: ID!) { setUserRoles(userId: $u, tenantId: $t, roleKeys: ["read-only"]) { createdAt } }`,
 			map[string]any{"u": w.MemberID, "t": other}, nil)
 
-		e := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")}, "BAD_USER_INPUT")
+		e := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")}, "BAD_USER_INPUT")
 		if e.Field() != "tenantId" {
 			t.Fatalf("extensions.field = %q, want tenantId", e.Field())
 		}
@@ -110,8 +110,8 @@ func TestLogin(t *testing.T) {
 		s, _ := startFake(t)
 		w := s.NewWorkspace("member")
 		foreign := s.CreateTenant("foreign")
-		wrong := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}, "UNAUTHENTICATED")
-		e := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, foreign)}, "UNAUTHENTICATED")
+		wrong := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}, "UNAUTHENTICATED")
+		e := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, foreign)}, "UNAUTHENTICATED")
 		if e.Message != wrong.Message {
 			t.Fatalf("answered %q, want the wrong-password answer %q", e.Message, wrong.Message)
 		}
@@ -120,8 +120,8 @@ func TestLogin(t *testing.T) {
 	t.Run("repeated failures for one email are refused with RATE_LIMITED", func(t *testing.T) {
 		s, clk := startFake(t)
 		w := s.NewWorkspace("limit")
-		wrong := testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}
-		right := testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")}
+		wrong := graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, "not the password", "")}
+		right := graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")}
 		// The default policy lets 3 failures pass, then makes the caller wait.
 		for i := 1; i <= 3; i++ {
 			s.MustFail(wrong, "UNAUTHENTICATED")
@@ -143,10 +143,10 @@ func TestLogin(t *testing.T) {
 		s, _ := startFake(t)
 		w := s.NewWorkspace("ip")
 		for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
-			s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(email, "whatever-password", "")}, "UNAUTHENTICATED")
+			s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(email, "whatever-password", "")}, "UNAUTHENTICATED")
 		}
 		// An email without failures of its own is held back by its address.
-		e := s.MustFail(testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")}, "RATE_LIMITED")
+		e := s.MustFail(graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")}, "RATE_LIMITED")
 		if retryAfter(t, e) <= 0 {
 			t.Fatalf("retryAfter = %v, want > 0", e.Extensions["retryAfter"])
 		}
@@ -154,7 +154,7 @@ func TestLogin(t *testing.T) {
 }
 
 // retryAfter returns extensions.retryAfter in seconds.
-func retryAfter(t *testing.T, e testkit.Error) float64 {
+func retryAfter(t *testing.T, e graphtest.Error) float64 {
 	t.Helper()
 	v, ok := e.Extensions["retryAfter"].(float64)
 	if !ok {
@@ -179,7 +179,7 @@ func TestMe(t *testing.T) {
 			}
 		}
 		admin := s.CreateSession(w.AdminID, w.TenantID)
-		s.MustDo(testkit.Request{Query: `{ me { user { id email } tenant { id } session { ` + sessionFields + ` } roles { key } permissions } }`, Token: admin.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ me { user { id email } tenant { id } session { ` + sessionFields + ` } roles { key } permissions } }`, Token: admin.Token}, &out)
 		m := out.Me
 		if m.User.ID != w.AdminID || m.User.Email != w.AdminEmail || m.Tenant.ID != w.TenantID || m.Session.ID != admin.ID {
 			t.Fatalf("me = user %s %s tenant %s session %s, want %s %s %s %s", m.User.ID, m.User.Email, m.Tenant.ID, m.Session.ID, w.AdminID, w.AdminEmail, w.TenantID, admin.ID)
@@ -187,7 +187,7 @@ func TestMe(t *testing.T) {
 		if len(m.Roles) != 1 || m.Roles[0].Key != "admin" || !slices.Contains(m.Permissions, "fe.secure.delete.sessions") {
 			t.Fatalf("roles %v permissions %v, want role admin granting fe.secure.delete.sessions", m.Roles, m.Permissions)
 		}
-		s.MustDo(testkit.Request{Query: `{ me { user { id } roles { key } permissions } }`, Token: mine.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ me { user { id } roles { key } permissions } }`, Token: mine.Token}, &out)
 		if len(out.Me.Roles) != 1 || out.Me.Roles[0].Key != "read-only" || slices.Contains(out.Me.Permissions, "fe.secure.delete.sessions") {
 			t.Fatalf("member roles %v permissions %v, want read-only without fe.secure.delete.sessions", out.Me.Roles, out.Me.Permissions)
 		}
@@ -219,7 +219,7 @@ func TestMe(t *testing.T) {
 	t.Run("current is true only for the caller's session", func(t *testing.T) {
 		other := s.CreateSession(w.MemberID, w.TenantID)
 		var out struct{ MySessions []sessionView }
-		s.MustDo(testkit.Request{Query: `{ mySessions { id current } }`, Token: mine.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `{ mySessions { id current } }`, Token: mine.Token}, &out)
 		got := map[string]bool{}
 		for _, v := range out.MySessions {
 			got[v.ID] = v.Current
@@ -235,9 +235,9 @@ func TestMe(t *testing.T) {
 	})
 
 	t.Run("me needs a session token", func(t *testing.T) {
-		s.MustFail(testkit.Request{Query: `{ me { user { id } } }`, Token: s.AdminKey}, "FORBIDDEN")
-		s.MustFail(testkit.Request{Query: `{ me { user { id } } }`}, "UNAUTHENTICATED")
-		e := s.MustFail(testkit.Request{Query: `{ me { user { id } } }`, Token: "sds_" + strings.Repeat("A", 43)}, "UNAUTHENTICATED")
+		s.MustFail(graphtest.Request{Query: `{ me { user { id } } }`, Token: s.AdminKey}, "FORBIDDEN")
+		s.MustFail(graphtest.Request{Query: `{ me { user { id } } }`}, "UNAUTHENTICATED")
+		e := s.MustFail(graphtest.Request{Query: `{ me { user { id } } }`, Token: "sds_" + strings.Repeat("A", 43)}, "UNAUTHENTICATED")
 		if _, ok := e.Extensions["reason"]; ok {
 			t.Fatalf("an unknown token got reason %v; only ended sessions have one", e.Extensions["reason"])
 		}
@@ -252,14 +252,14 @@ func TestLogout(t *testing.T) {
 	clk.Advance(5 * time.Minute)
 
 	var out struct{ Logout sessionView }
-	s.MustDo(testkit.Request{Query: `mutation { logout { ` + sessionFields + ` } }`, Token: ses.Token}, &out)
+	s.MustDo(graphtest.Request{Query: `mutation { logout { ` + sessionFields + ` } }`, Token: ses.Token}, &out)
 	v := out.Logout
 	if v.ID != ses.ID || v.Active || v.reason() != "LOGOUT" || v.EndedAt == nil || !v.EndedAt.Equal(t0.Add(5*time.Minute)) {
 		t.Fatalf("logout returned %s active %v endReason %q endedAt %v, want %s ended LOGOUT at %v", v.ID, v.Active, v.reason(), v.EndedAt, ses.ID, t0.Add(5*time.Minute))
 	}
 	t.Run("the token is refused with reason LOGOUT", func(t *testing.T) {
 		requireEnded(t, s, ses.Token, "LOGOUT")
-		s.MustFail(testkit.Request{Query: `mutation { logout { id } }`, Token: ses.Token}, "UNAUTHENTICATED")
+		s.MustFail(graphtest.Request{Query: `mutation { logout { id } }`, Token: ses.Token}, "UNAUTHENTICATED")
 	})
 	t.Run("the user's other sessions stay", func(t *testing.T) {
 		requireLive(t, s, keep.Token)
@@ -293,7 +293,7 @@ func TestActivity(t *testing.T) {
 		ses := s.CreateSession(w.MemberID, w.TenantID)
 		clk.Advance(10 * time.Minute)
 		var out struct{ RecordActivity sessionView }
-		s.MustDo(testkit.Request{Query: `mutation { recordActivity { ` + sessionFields + ` } }`, Token: ses.Token}, &out)
+		s.MustDo(graphtest.Request{Query: `mutation { recordActivity { ` + sessionFields + ` } }`, Token: ses.Token}, &out)
 		at := t0.Add(10 * time.Minute)
 		if v := out.RecordActivity; v.ID != ses.ID || !v.LastActiveAt.Equal(at) || !v.IdleExpiresAt.Equal(at.Add(24*time.Hour)) {
 			t.Fatalf("recordActivity = %s lastActiveAt %v idleExpiresAt %v, want %s %v %v", v.ID, v.LastActiveAt, v.IdleExpiresAt, ses.ID, at, at.Add(24*time.Hour))

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // requireIdle, requireRelogin and requireLimit check one effective setting.
@@ -46,7 +46,7 @@ func derefAny[T any](p *T) any {
 }
 
 func TestSessionPolicySources(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("src")
 	other := s.CreateTenant("src-other")
 
@@ -125,17 +125,17 @@ func TestSessionPolicySources(t *testing.T) {
 		admin := s.CreateSession(w.AdminID, w.TenantID)
 		member := s.CreateSession(w.MemberID, w.TenantID)
 		var out struct{ UpdateSessionPolicy policyPayload }
-		s.MustDo(testkit.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(3)}, Token: admin.Token}, &out)
+		s.MustDo(graphtest.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(3)}, Token: admin.Token}, &out)
 		if p := out.UpdateSessionPolicy.Policy; p.TenantID == nil || *p.TenantID != w.TenantID {
 			t.Fatalf("tenantId %v, want the caller's tenant %s", derefAny(p.TenantID), w.TenantID)
 		}
 		requireLimit(t, policyOf(t, s, w.TenantID), ptr(3), "TENANT")
 		requireLimit(t, policyOf(t, s, ""), nil, "DEFAULT")
 
-		s.MustFail(testkit.Request{Query: updatePolicyMutation, Variables: map[string]any{"t": other, "in": limit(1)}, Token: admin.Token}, "NOT_FOUND")
-		s.MustFail(testkit.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(1)}, Token: member.Token}, "FORBIDDEN")
+		s.MustFail(graphtest.Request{Query: updatePolicyMutation, Variables: map[string]any{"t": other, "in": limit(1)}, Token: admin.Token}, "NOT_FOUND")
+		s.MustFail(graphtest.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(1)}, Token: member.Token}, "FORBIDDEN")
 		s.SetPortal(true, true, false)
-		s.MustFail(testkit.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(1)}, Token: admin.Token}, "FEATURE_DISABLED")
+		s.MustFail(graphtest.Request{Query: updatePolicyMutation, Variables: map[string]any{"in": limit(1)}, Token: admin.Token}, "FEATURE_DISABLED")
 		s.SetPortal(true, true, true)
 		requireLimit(t, policyOf(t, s, w.TenantID), ptr(3), "TENANT")
 		requireLimit(t, policyOf(t, s, other), nil, "DEFAULT")
@@ -143,7 +143,7 @@ func TestSessionPolicySources(t *testing.T) {
 }
 
 func TestSessionPolicyWarnings(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	cases := []struct {
 		name  string
 		input map[string]any
@@ -201,7 +201,7 @@ func TestSessionPolicyWarnings(t *testing.T) {
 }
 
 func TestSessionPolicyValidation(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	tenant := s.CreateTenant("valid")
 	// Existing settings, so that "no change" is visible.
 	setPolicy(t, s, tenant, merge(idle(2, "HOURS"), relogin(7, "DAYS"), limit(4)))
@@ -239,11 +239,11 @@ func TestSessionPolicyValidation(t *testing.T) {
 				beforePolicy, beforeEnv := policyOf(t, s, tenant), policyOf(t, s, "")
 				beforeAudit := len(auditOf(t, s, ""))
 				vars := map[string]any{"t": tenantVar(scope), "in": c.input}
-				e := s.MustFail(testkit.Request{Query: updatePolicyMutation, Variables: vars, Token: s.AdminKey}, "BAD_USER_INPUT")
+				e := s.MustFail(graphtest.Request{Query: updatePolicyMutation, Variables: vars, Token: s.AdminKey}, "BAD_USER_INPUT")
 				if e.Field() != c.field {
 					t.Fatalf("scope %q: extensions.field = %q, want %q (%s)", scope, e.Field(), c.field, e.Message)
 				}
-				e = s.MustFail(testkit.Request{Query: `query($t: ID, $in: SessionPolicyInput!) { previewSessionPolicy(tenantId: $t, input: $in) { total } }`,
+				e = s.MustFail(graphtest.Request{Query: `query($t: ID, $in: SessionPolicyInput!) { previewSessionPolicy(tenantId: $t, input: $in) { total } }`,
 					Variables: vars, Token: s.AdminKey}, "BAD_USER_INPUT")
 				if e.Field() != c.field {
 					t.Fatalf("scope %q: preview extensions.field = %q, want %q", scope, e.Field(), c.field)
@@ -319,7 +319,7 @@ func TestStricterPolicyEndsSessions(t *testing.T) {
 	t.Run("lowering the limit ends the oldest sessions first", func(t *testing.T) {
 		s, clk := startFake(t)
 		w := s.NewWorkspace("strict-limit")
-		var mine []testkit.Session
+		var mine []graphtest.Session
 		for i := 0; i < 4; i++ {
 			mine = append(mine, s.CreateSession(w.MemberID, w.TenantID))
 			clk.Advance(time.Minute)
@@ -370,7 +370,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		away := s.CreateSession(w.MemberID, elsewhere)
 		colleague := s.CreateSession(w.AdminID, w.TenantID)
 
-		var logins []testkit.Session
+		var logins []graphtest.Session
 		for i := 0; i < 3; i++ {
 			logins = append(logins, s.Login(w.MemberEmail, w.Password, w.TenantID))
 			clk.Advance(time.Minute)
@@ -392,7 +392,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	})
 
 	t.Run("concurrent logins never leave more sessions than the limit", func(t *testing.T) {
-		s := testkit.Start(t)
+		s := graphtest.Start(t)
 		w := s.NewWorkspace("race")
 		setPolicy(t, s, w.TenantID, limit(3))
 		const n = 20
@@ -402,7 +402,7 @@ func TestConcurrencyLimit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := postRequest(s, testkit.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")})
+				res, err := postRequest(s, graphtest.Request{Query: loginMutation, Variables: loginVars(w.MemberEmail, w.Password, "")})
 				if err == nil && len(res.Errors) > 0 {
 					err = fmt.Errorf("login: %s %s", res.Errors[0].Code(), res.Errors[0].Message)
 				}
@@ -451,7 +451,7 @@ func TestPreviewSessionPolicy(t *testing.T) {
 	mD := s.CreateSession(w.MemberID, w.TenantID)
 	aA := s.CreateSession(w.AdminID, w.TenantID) // alone: stays
 	clk.Advance(39 * time.Minute)
-	for _, ses := range []testkit.Session{mB, mC, mD, aA} {
+	for _, ses := range []graphtest.Session{mB, mC, mD, aA} {
 		requireLive(t, s, ses.Token)
 	}
 
@@ -482,7 +482,7 @@ func TestPreviewSessionPolicy(t *testing.T) {
 		if got := policyOf(t, s, w.TenantID); !reflect.DeepEqual(got, beforePolicy) {
 			t.Fatalf("policy changed from %+v to %+v", beforePolicy, got)
 		}
-		for _, ses := range []testkit.Session{mA, mB, mC, mD} {
+		for _, ses := range []graphtest.Session{mA, mB, mC, mD} {
 			requireActive(t, s, w.MemberID, ses.ID)
 		}
 		for _, e := range auditOf(t, s, w.TenantID) {

@@ -16,11 +16,14 @@ import (
 	"github.com/sessiond/sessiond/internal/model"
 )
 
-// Websocket close codes sessiond uses after the protocol's own.
+// Websocket close codes. 4401 and 4403 keep the meaning graphql-ws gives
+// them (unauthorized, forbidden: the connection's session ended);
+// sessiond's own codes are in 4500–4599, which the protocol leaves unused
+// (see docs/limits.md).
 const (
 	closeUnauthorized = 4401 // missing or bad token at connection_init
 	closeSessionEnded = 4403 // the connection's session ended
-	closeTooSlow      = 4429 // the client did not keep up with its events
+	closeTooSlow      = 4508 // the client did not keep up with its events
 	closeInternal     = 1011
 	// finalEventGrace lets the last event reach the client before the socket
 	// closes; the close also waits (up to finalEventWait) for the
@@ -127,20 +130,10 @@ func closeWS(ctx context.Context, code int, reason string) bool {
 // 4403 when that session ends.
 func wsInit(deps Deps, log *slog.Logger) wstransport.InitFunc {
 	return func(ctx context.Context, payload map[string]any) (context.Context, int, string) {
-		token := ""
-		for _, k := range []string{"Authorization", "authorization", "authToken"} {
-			if v, ok := payload[k].(string); ok && v != "" {
-				token = v
-				break
-			}
-		}
-		if t := bearer(token); t != "" {
-			token = t
-		}
 		p := auth.PrincipalFrom(ctx)
-		if token != "" {
+		if cred := auth.InitCredential(payload); cred != "" {
 			var err error
-			if p, err = resolvePrincipal(ctx, deps, token); err != nil {
+			if p, err = deps.Auth.Authenticate(ctx, cred); err != nil {
 				log.ErrorContext(ctx, "websocket authentication failed", "err", err)
 				return refuse(ctx, closeInternal, "internal error")
 			}
@@ -220,8 +213,8 @@ func subscriptionEnded(ctx context.Context, sub *events.Subscription) {
 // sessionTerminated streams the caller's own session's end, once. It waits
 // through a bus watch, not a goroutine of its own.
 func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session, error) {
-	p, err := auth.RequireUser(ctx)
-	if err != nil {
+	p := caller(ctx)
+	if err := auth.RequireUser(p); err != nil {
 		return nil, err
 	}
 	out := make(chan *model.Session, 1)
@@ -268,61 +261,52 @@ func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session
 	return out, nil
 }
 
-// sessionEvents streams session events the caller may see, re-checking
-// authorization for every event.
+// sessionEvents streams the session events the caller may see. Access is
+// decided once, when the subscription starts (internal/auth.SessionStream),
+// and decided again only when something it rests on changes: a directory
+// change (roles, permissions, memberships, switches) or the end of the
+// caller's own session. Delivering an event costs no query. A caller that
+// loses the right mid-stream gets a final GraphQL error with its code.
 func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *gqlmodel.SessionEvent, error) {
-	p, err := auth.RequireCaller(ctx)
+	p := caller(ctx)
+	access, err := auth.SessionStream(p, userID)
 	if err != nil {
 		return nil, err
 	}
-	var filter events.Filter
-	var feature auth.Feature
-	switch {
-	case p.Kind == auth.Admin:
-		filter.UserID = deref(userID)
-	case userID == nil || *userID == p.UserID:
-		feature = auth.SelfService
-		filter = events.Filter{UserID: p.UserID, TenantID: p.TenantID}
-	default:
-		feature = auth.ManageUsers
-		filter = events.Filter{UserID: *userID, TenantID: p.TenantID}
-	}
-	allowed := func() error {
-		if p.Kind == auth.Admin {
-			// A rotated admin key stops working on open connections too.
-			if ok, err := r.AdminKeys.VerifyHash(ctx, p.KeyHash); err != nil || !ok {
-				return auth.Unauthenticated()
-			}
-			return nil
-		}
-		if _, err := r.Authz.Require(ctx, feature); err != nil {
-			return err
-		}
-		live, err := r.Sessions.Live(ctx, p.SessionID)
-		if err != nil {
-			return err
-		}
-		if !live {
-			return apperr.Errorf(apperr.Unauthenticated, "the session has ended")
-		}
-		return nil
-	}
-	if err := allowed(); err != nil {
-		return nil, err
-	}
-
-	if p.Kind == auth.User && feature == auth.ManageUsers {
-		if _, err := r.Store.Membership(ctx, filter.UserID, p.TenantID); err != nil {
-			return nil, apperr.Errorf(apperr.NotFound, "user %s not found", filter.UserID)
+	if access.Other {
+		if _, err := r.Directory.User(ctx, p, access.UserID); err != nil {
+			return nil, err
 		}
 	}
 	buffer := subscriberBuffer
 	if p.Kind == auth.Admin {
 		buffer = adminSubscriberBuffer
 	}
-	sub, err := r.Bus.Subscribe(ctx, filter, buffer)
+	sub, err := r.Bus.Subscribe(ctx, events.Filter{UserID: access.UserID, TenantID: access.TenantID}, buffer)
 	if err != nil {
 		return nil, err
+	}
+	recheck := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case recheck <- struct{}{}:
+		default:
+		}
+	}
+	stopEnts := r.Auth.Entitlements().OnChange(ctx, func(events.Change) { signal() })
+	stopOwn := func() {}
+	if _, onWS := ctx.Value(wsConnKey{}).(*wsConn); p.Kind == auth.User && access.Other && !onWS {
+		// A stream of the caller's own sessions sees its own end in-stream;
+		// a websocket closes (4403) when its session ends.
+		if stopOwn, err = r.Bus.Watch(ctx, events.Filter{SessionID: p.SessionID}, func(ev events.Event) {
+			if ev.Kind == events.Terminated {
+				signal()
+			}
+		}); err != nil {
+			stopEnts()
+			sub.Close()
+			return nil, err
+		}
 	}
 	out := make(chan *gqlmodel.SessionEvent, 16)
 	streamDone := trackStream(ctx)
@@ -336,28 +320,49 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 		}
 	}
 	go func() {
+		failed := false
 		defer streamDone()
-		defer ready() // the end of the stream
+		defer func() {
+			ready() // the end of the stream
+			if failed {
+				ready() // and the final error before it
+			}
+		}()
 		defer close(out)
 		defer sub.Close()
-		for ev := range sub.C {
-			ownEnd := ev.Kind == events.Terminated && ev.Session.ID == p.SessionID
-			if !ownEnd {
-				if err := allowed(); err != nil {
+		defer stopOwn()
+		defer stopEnts()
+		for {
+			select {
+			case ev, ok := <-sub.C:
+				if !ok {
+					subscriptionEnded(ctx, sub)
 					return
 				}
-			}
-			select {
-			case out <- eventOf(ev):
-				ready()
+				select {
+				case out <- eventOf(ev):
+					ready()
+				case <-ctx.Done():
+					return
+				}
+				if ev.Kind == events.Terminated && ev.Session.ID == p.SessionID {
+					return // the caller's own session ended: nothing more to see
+				}
+			case <-recheck:
+				np, err := r.Auth.Revalidate(ctx, p)
+				if err == nil {
+					_, err = auth.SessionStream(np, userID)
+				}
+				if err != nil {
+					setStreamError(ctx, err)
+					failed = true
+					return
+				}
+				p = np
 			case <-ctx.Done():
 				return
 			}
-			if ownEnd {
-				return
-			}
 		}
-		subscriptionEnded(ctx, sub)
 	}()
 	return out, nil
 }

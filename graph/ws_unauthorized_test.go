@@ -7,17 +7,17 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // TestWebsocketUnauthorizedCloseReason checks that a refused connection_init
 // tells graphql-transport-ws clients why in the close frame: that protocol
 // has no connection_error message, so the close reason is all they get.
 func TestWebsocketUnauthorizedCloseReason(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	w := s.NewWorkspace("wsclose")
 	ended := s.Login(w.MemberEmail, w.Password, "")
-	s.MustDo(testkit.Request{Query: `mutation { logout { id } }`, Token: ended.Token}, nil)
+	s.MustDo(graphtest.Request{Query: `mutation { logout { id } }`, Token: ended.Token}, nil)
 
 	cases := []struct {
 		name, token, want string

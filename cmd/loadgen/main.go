@@ -37,6 +37,7 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/secret"
@@ -107,7 +108,7 @@ func start(ctx context.Context, cfg app.Config) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: a.Handler}
+	srv := &http.Server{Handler: graph.NewServer(a)}
 	go func() { _ = srv.Serve(ln) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
 	return &instance{app: a, srv: srv, url: "http://" + ln.Addr().String() + "/graphql", key: key, dir: dir, client: &http.Client{Transport: tr}}, nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 )
 
@@ -80,7 +81,7 @@ func serve(args []string) error {
 		if token, err = in.createSession(users[0], tenant); err != nil {
 			return err
 		}
-		mux.Handle("/graphql", in.app.Handler)
+		mux.Handle("/graphql", graph.NewServer(in.app))
 	default:
 		return fmt.Errorf("unknown mode %q", *mode)
 	}

@@ -8,12 +8,13 @@
 package wstransport
 
 import (
+	"github.com/sessiond/sessiond/internal/text"
+
 	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
@@ -175,7 +176,7 @@ func (c *Conn) readLoop(t *Transport) {
 			c.WriteClose(closeNormal, "terminated")
 			return
 		default:
-			c.WriteClose(CloseBadRequest, "Invalid message type "+truncate(m.Type, 40))
+			c.WriteClose(CloseBadRequest, "Invalid message type "+text.Truncate(m.Type, 40))
 			return
 		}
 	}
@@ -248,7 +249,7 @@ func (c *Conn) start(m message) bool {
 	c.mu.Lock()
 	if _, dup := c.ops[m.ID]; dup {
 		c.mu.Unlock()
-		c.WriteClose(CloseDuplicateID, "Subscriber for "+truncate(m.ID, 80)+" already exists")
+		c.WriteClose(CloseDuplicateID, "Subscriber for "+text.Truncate(m.ID, 80)+" already exists")
 		return false
 	}
 	connCtx := c.ctx
@@ -382,7 +383,7 @@ func (c *Conn) WriteClose(code int, reason string) error {
 		return nil
 	}
 	c.closed = true
-	msg := websocket.FormatCloseMessage(code, truncate(reason, maxCloseReasonBytes))
+	msg := websocket.FormatCloseMessage(code, text.Truncate(reason, maxCloseReasonBytes))
 	return c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 }
 
@@ -484,14 +485,4 @@ func mustJSON(v any) json.RawMessage {
 		b, _ = json.Marshal(map[string]any{"errors": []map[string]string{{"message": "internal error"}}})
 	}
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

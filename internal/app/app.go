@@ -1,20 +1,19 @@
-// Package app wires sessiond together: it opens the database, builds the
-// domain services, the background workers and the HTTP handler. server.go
-// and the tests both build the service through Open, so tests exercise the
-// production wiring.
+// Package app wires sessiond's domain together: it opens the database,
+// builds the domain services and starts the background workers. The HTTP
+// API is built on top of it by graph.NewServer (server.go and the tests
+// both go through that one constructor, so tests exercise the production
+// wiring); nothing here knows about GraphQL.
 package app
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/sessiond/sessiond/db"
-	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
@@ -68,10 +67,11 @@ type Bus interface {
 
 // App is one sessiond instance without its listener.
 type App struct {
-	Handler   http.Handler
+	Config    Config
 	Directory *directory.Service
 	Store     *db.DB
 	AdminKeys *auth.AdminKeys
+	Auth      *auth.Authenticator
 	Sessions  *session.Service
 	Bus       Bus
 	Scheduler *expiry.Scheduler
@@ -133,15 +133,23 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	sessions.OnDeadline(sched.Wake)
 
-	dir := directory.New(store, sessions)
-	h := graph.NewHandler(graph.Deps{
-		Store: store, Directory: dir, Sessions: sessions,
-		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
-		TrustProxyHeaders: cfg.TrustProxyHeaders, Logger: cfg.Logger,
-	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout, KeepAlive: cfg.WebsocketKeepAlive})
-
-	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
+	dir := directory.New(store, sessions, bus, cfg.Logger)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	ents, err := auth.NewEntitlementCache(runCtx, store, bus)
+	if err != nil {
+		stop()
+		_ = store.Close()
+		return nil, err
+	}
+	// Streams opened with the old key stop at once: they re-check their
+	// caller on every entitlement change.
+	keys.OnRotate = func(ctx context.Context) {
+		_ = bus.Publish(ctx, events.Event{Kind: events.EntitlementsChanged})
+	}
+	a := &App{
+		Config: cfg, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched,
+		Auth: auth.NewAuthenticator(keys, sessions, ents),
+	}
 	a.stop = stop
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); sched.Run(runCtx) }()

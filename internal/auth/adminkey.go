@@ -24,6 +24,9 @@ type KeyStore interface {
 type AdminKeys struct {
 	store   KeyStore
 	envHash string // hash of the configured key; empty when generated
+	// OnRotate is called after a rotation commits, so that open streams
+	// authenticated by the old key re-check and stop.
+	OnRotate func(ctx context.Context)
 }
 
 // minAdminKeyLength is the prefix plus 43 base64 characters (256 bits).
@@ -92,6 +95,9 @@ func (a *AdminKeys) Rotate(ctx context.Context, actor model.Actor) (string, time
 	at, err := a.store.ReplaceAdminKeyHash(ctx, actor, secret.HashToken(key))
 	if err != nil {
 		return "", time.Time{}, err
+	}
+	if a.OnRotate != nil {
+		a.OnRotate(ctx)
 	}
 	return key, at, nil
 }

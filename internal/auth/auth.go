@@ -1,6 +1,12 @@
-// Package auth says who is calling and what they may do: the principal
-// carried in the request context, permission matching with wildcards, and
-// the checks that combine permissions with the portal switches.
+// Package auth is sessiond's one access layer. It says who is calling
+// (authenticate.go: token-prefix dispatch between session tokens and the
+// admin key, for HTTP headers and websocket connection_init alike, and the
+// revalidation of long-lived callers), what they hold (entitlements.go: the
+// user, tenant, roles, permissions and portal switches of a session, kept
+// warm and invalidated through the event bus), and what they may see and do
+// (authorize.go: features, tenant scope, which sessions a caller may read or
+// end and with which reason). Domain services take the Principal and ask
+// this package; resolvers never decide access themselves.
 package auth
 
 import (
@@ -32,8 +38,13 @@ type Principal struct {
 	TenantID  string
 	// KeyHash is the hash of the admin key presented, for Kind Admin.
 	KeyHash string
-	// Session is the caller's session as validated for this request.
+	// Session is the caller's session as validated for this request, with
+	// the activity this instance has accepted counted in.
 	Session model.Session
+	// Ent is what a user principal holds in its session's tenant, resolved
+	// once per authentication from a cache the event bus keeps current.
+	// Nil for the admin key and anonymous callers.
+	Ent *Entitlements
 	// Failure explains why a presented credential was refused; it is
 	// returned to operations that need a caller.
 	Failure error
@@ -62,20 +73,6 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 func PrincipalFrom(ctx context.Context) Principal {
 	p, _ := ctx.Value(principalKey{}).(Principal)
 	return p
-}
-
-// RequireAdmin lets only the admin key through.
-// UNAUTHENTICATED for anonymous callers, FORBIDDEN for users.
-func RequireAdmin(ctx context.Context) (Principal, error) {
-	p := PrincipalFrom(ctx)
-	switch p.Kind {
-	case Admin:
-		return p, nil
-	case User:
-		return p, apperr.Errorf(apperr.Forbidden, "this operation needs the admin key")
-	default:
-		return p, p.unauthenticated()
-	}
 }
 
 func (p Principal) unauthenticated() error {

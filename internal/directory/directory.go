@@ -5,12 +5,14 @@ package directory
 
 import (
 	"context"
+	"log/slog"
 	"net/mail"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/sessiond/sessiond/internal/apperr"
+	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/secret"
 )
@@ -42,14 +44,46 @@ type Notifier interface {
 	Ended(ctx context.Context, ended []model.Session)
 }
 
+// Publisher is the event bus, told of every committed directory change so
+// that cached entitlements (internal/auth) drop what the change touched on
+// every instance.
+type Publisher interface {
+	Publish(ctx context.Context, evs ...events.Event) error
+}
+
 // Service validates and applies changes to the directory.
 type Service struct {
 	store    Store
+	reader   Reader
 	notifier Notifier
+	bus      Publisher
+	log      *slog.Logger
 }
 
 // New returns a directory service over the store.
-func New(store Store, n Notifier) *Service { return &Service{store: store, notifier: n} }
+func New(store interface {
+	Store
+	Reader
+}, n Notifier, bus Publisher, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, reader: store, notifier: n, bus: bus, log: log}
+}
+
+// changed publishes what a committed change touched (see events.Change);
+// failed changes publish nothing.
+func (s *Service) changed(ctx context.Context, err error, ch events.Change) {
+	if err != nil {
+		return
+	}
+	if perr := s.bus.Publish(ctx, events.Event{Kind: events.EntitlementsChanged, Change: ch}); perr != nil {
+		s.log.ErrorContext(ctx, "publish entitlement change", "err", perr)
+	}
+}
+
+// everything is the reach of changes to roles, permissions and switches.
+var everything = events.Change{}
 
 // Limits on input, so that no field grows without bound.
 const (
@@ -80,13 +114,16 @@ func (s *Service) UpdateTenant(ctx context.Context, actor model.Actor, id string
 		}
 		name = &n
 	}
-	return s.store.UpdateTenant(ctx, actor, id, name)
+	v, err := s.store.UpdateTenant(ctx, actor, id, name)
+	s.changed(ctx, err, events.Change{TenantID: id})
+	return v, err
 }
 
 // DeleteTenant deletes a tenant and its memberships.
 func (s *Service) DeleteTenant(ctx context.Context, actor model.Actor, id string) error {
 	ended, err := s.store.DeleteTenant(ctx, actor, id)
 	s.notifier.Ended(ctx, ended)
+	s.changed(ctx, err, events.Change{TenantID: id})
 	return err
 }
 
@@ -94,6 +131,7 @@ func (s *Service) DeleteTenant(ctx context.Context, actor model.Actor, id string
 func (s *Service) DeleteUser(ctx context.Context, actor model.Actor, id string) error {
 	ended, err := s.store.DeleteUser(ctx, actor, id)
 	s.notifier.Ended(ctx, ended)
+	s.changed(ctx, err, events.Change{UserID: id})
 	return err
 }
 
@@ -101,6 +139,7 @@ func (s *Service) DeleteUser(ctx context.Context, actor model.Actor, id string) 
 func (s *Service) RemoveUserFromTenant(ctx context.Context, actor model.Actor, userID, tenantID string) error {
 	ended, err := s.store.RemoveMembership(ctx, actor, userID, tenantID)
 	s.notifier.Ended(ctx, ended)
+	s.changed(ctx, err, events.Change{UserID: userID, TenantID: tenantID})
 	return err
 }
 
@@ -166,7 +205,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor model.Actor, id string, 
 		}
 		u.PasswordHash = &h
 	}
-	return s.store.UpdateUser(ctx, actor, id, u)
+	v, err := s.store.UpdateUser(ctx, actor, id, u)
+	s.changed(ctx, err, events.Change{UserID: id})
+	return v, err
 }
 
 // SetUserRoles replaces a user's roles in a tenant.
@@ -177,7 +218,9 @@ func (s *Service) SetUserRoles(ctx context.Context, actor model.Actor, userID, t
 	if roleKeys == nil {
 		roleKeys = []string{}
 	}
-	return s.store.SetUserRoles(ctx, actor, userID, tenantID, roleKeys)
+	v, err := s.store.SetUserRoles(ctx, actor, userID, tenantID, roleKeys)
+	s.changed(ctx, err, events.Change{UserID: userID, TenantID: tenantID})
+	return v, err
 }
 
 // CreateRole validates and creates a role.
@@ -209,12 +252,16 @@ func (s *Service) UpdateRole(ctx context.Context, actor model.Actor, key string,
 			return model.Role{}, err
 		}
 	}
-	return s.store.UpdateRole(ctx, actor, key, u)
+	v, err := s.store.UpdateRole(ctx, actor, key, u)
+	s.changed(ctx, err, everything)
+	return v, err
 }
 
 // DeleteRole deletes a role.
 func (s *Service) DeleteRole(ctx context.Context, actor model.Actor, key string) error {
-	return s.store.DeleteRole(ctx, actor, key)
+	err := s.store.DeleteRole(ctx, actor, key)
+	s.changed(ctx, err, everything)
+	return err
 }
 
 // SetRolePermissions replaces the permissions a role holds.
@@ -222,7 +269,9 @@ func (s *Service) SetRolePermissions(ctx context.Context, actor model.Actor, rol
 	if err := checkKeys("permissionKeys", permKeys); err != nil {
 		return model.Role{}, err
 	}
-	return s.store.SetRolePermissions(ctx, actor, roleKey, permKeys)
+	v, err := s.store.SetRolePermissions(ctx, actor, roleKey, permKeys)
+	s.changed(ctx, err, everything)
+	return v, err
 }
 
 // CreatePermission validates and creates a permission.
@@ -260,12 +309,16 @@ func (s *Service) UpdatePermission(ctx context.Context, actor model.Actor, key s
 			}
 		}
 	}
-	return s.store.UpdatePermission(ctx, actor, key, u)
+	v, err := s.store.UpdatePermission(ctx, actor, key, u)
+	s.changed(ctx, err, everything)
+	return v, err
 }
 
 // DeletePermission deletes a permission; built-in ones are refused.
 func (s *Service) DeletePermission(ctx context.Context, actor model.Actor, key string) error {
-	return s.store.DeletePermission(ctx, actor, key)
+	err := s.store.DeletePermission(ctx, actor, key)
+	s.changed(ctx, err, everything)
+	return err
 }
 
 // GrantPermission assigns the permission to roles, or removes it when grant is false.
@@ -273,12 +326,16 @@ func (s *Service) GrantPermission(ctx context.Context, actor model.Actor, permKe
 	if err := checkKeys("roleKeys", roleKeys); err != nil {
 		return model.Permission{}, err
 	}
-	return s.store.GrantPermission(ctx, actor, permKey, roleKeys, grant)
+	v, err := s.store.GrantPermission(ctx, actor, permKey, roleKeys, grant)
+	s.changed(ctx, err, everything)
+	return v, err
 }
 
 // UpdateAdminPortal changes the portal switches.
 func (s *Service) UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.PortalUpdate) (model.AdminPortal, error) {
-	return s.store.UpdateAdminPortal(ctx, actor, u)
+	v, err := s.store.UpdateAdminPortal(ctx, actor, u)
+	s.changed(ctx, err, everything)
+	return v, err
 }
 
 func cleanName(field, s string) (string, error) {

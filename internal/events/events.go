@@ -21,7 +21,20 @@ const (
 	Created      Kind = "CREATED"
 	Terminated   Kind = "TERMINATED"
 	ExpiringSoon Kind = "EXPIRING_SOON"
+	// EntitlementsChanged says that a directory change (roles, permissions,
+	// memberships, a user, a tenant, the portal switches) committed: caches
+	// of what callers hold must drop what it touches. It carries Change,
+	// not a session, and reaches only Entitlements watchers.
+	EntitlementsChanged Kind = "ENTITLEMENTS_CHANGED"
 )
+
+// Change is the reach of an EntitlementsChanged event: one user's
+// memberships (UserID), one tenant (TenantID), one membership (both), or
+// everything (neither).
+type Change struct {
+	UserID   string
+	TenantID string
+}
 
 // Event is one change to a session. It carries the whole session, so a
 // client can render it without a second query.
@@ -29,6 +42,8 @@ type Event struct {
 	Kind    Kind
 	Session model.Session
 	At      time.Time
+	// Change is set for EntitlementsChanged.
+	Change Change
 }
 
 // Filter selects the events a subscriber receives; empty fields match all.
@@ -36,9 +51,15 @@ type Filter struct {
 	SessionID string
 	UserID    string
 	TenantID  string
+	// Entitlements selects EntitlementsChanged events (and only those);
+	// the other fields are ignored then.
+	Entitlements bool
 }
 
 func (f Filter) matches(e *Event) bool {
+	if f.Entitlements || e.Kind == EntitlementsChanged {
+		return f.Entitlements && e.Kind == EntitlementsChanged
+	}
 	return (f.SessionID == "" || f.SessionID == e.Session.ID) &&
 		(f.UserID == "" || f.UserID == e.Session.UserID) &&
 		(f.TenantID == "" || f.TenantID == e.Session.TenantID)
@@ -97,12 +118,16 @@ type Memory struct {
 }
 
 type indexKey struct {
-	field byte // 's'ession, 'u'ser, 't'enant, or 0 for all
+	field byte // 's'ession, 'u'ser, 't'enant, 'e'ntitlements, or 0 for all
 	value string
 }
 
+var entitlementsKey = indexKey{field: 'e'}
+
 func keyOf(f Filter) indexKey {
 	switch {
+	case f.Entitlements:
+		return entitlementsKey
 	case f.SessionID != "":
 		return indexKey{'s', f.SessionID}
 	case f.UserID != "":
@@ -126,7 +151,12 @@ func (m *Memory) Publish(_ context.Context, evs ...Event) error {
 	m.mu.RLock()
 	for i := range evs {
 		e := &evs[i]
-		for _, k := range [...]indexKey{{'s', e.Session.ID}, {'u', e.Session.UserID}, {'t', e.Session.TenantID}, {}} {
+		keys := [...]indexKey{{'s', e.Session.ID}, {'u', e.Session.UserID}, {'t', e.Session.TenantID}, {}}
+		n := len(keys)
+		if e.Kind == EntitlementsChanged {
+			keys[0], n = entitlementsKey, 1
+		}
+		for _, k := range keys[:n] {
 			for s := range m.index[k] {
 				if s.dropped.Load() || !s.filter.matches(e) {
 					continue

@@ -63,7 +63,7 @@ var _ Bus = (*PG)(nil)
 // session by id. Terminations also carry user, tenant and reason, so they
 // are delivered even when the session row is gone (a deleted user).
 type compact struct {
-	Kind     byte   // 'C'reated, 'T'erminated, 'E'xpiring soon
+	Kind     byte   // 'C'reated, 'T'erminated, 'E'xpiring soon, 'P' entitlements changed
 	ID       string // session id
 	At       int64  // Unix milliseconds
 	UserID   string
@@ -73,8 +73,11 @@ type compact struct {
 
 func (c compact) item() []string {
 	out := []string{string(c.Kind), c.ID, strconv.FormatInt(c.At, 10)}
-	if c.Kind == 'T' {
+	switch c.Kind {
+	case 'T':
 		out = append(out, c.UserID, c.TenantID, c.Reason)
+	case 'P':
+		out = append(out, c.UserID, c.TenantID)
 	}
 	return out
 }
@@ -120,6 +123,9 @@ func (b *PG) Publish(ctx context.Context, evs ...Event) error {
 	}
 	for _, e := range fresh {
 		c := compact{Kind: kindCode(e.Kind), ID: e.Session.ID, At: e.At.UnixMilli(), UserID: e.Session.UserID, TenantID: e.Session.TenantID, Reason: string(e.Session.EndReason)}
+		if e.Kind == EntitlementsChanged {
+			c.UserID, c.TenantID = e.Change.UserID, e.Change.TenantID
+		}
 		select {
 		case b.queue <- c:
 		default:
@@ -184,6 +190,8 @@ func kindCode(k Kind) byte {
 		return 'T'
 	case ExpiringSoon:
 		return 'E'
+	case EntitlementsChanged:
+		return 'P'
 	}
 	return 'C'
 }
@@ -194,6 +202,8 @@ func kindOf(c byte) Kind {
 		return Terminated
 	case 'E':
 		return ExpiringSoon
+	case 'P':
+		return EntitlementsChanged
 	}
 	return Created
 }
@@ -315,8 +325,11 @@ func (b *PG) listenOnce(ctx context.Context) error {
 				evs = append(evs, Event{Kind: Terminated, Session: s, At: *s.EndedAt})
 			}
 		}
+		// Directory changes heard by nobody meanwhile: forget every cached
+		// entitlement rather than guess which.
+		evs = append(evs, Event{Kind: EntitlementsChanged, At: time.Now()})
 		_ = b.local.Publish(ctx, evs...)
-		b.log.Info("event listener re-synced after a gap", "terminations", len(evs))
+		b.log.Info("event listener re-synced after a gap", "terminations", len(evs)-1)
 	}
 	nextCatchUp := time.Now().Add(catchUpEvery)
 	for {
@@ -385,7 +398,7 @@ func (b *PG) deliver(ctx context.Context, raw string) {
 	}
 	ids := make([]string, 0, len(p.Events))
 	for _, e := range p.Events {
-		if len(e) >= 3 {
+		if len(e) >= 3 && e[0] != "P" {
 			ids = append(ids, e[1])
 		}
 	}
@@ -405,6 +418,12 @@ func (b *PG) deliver(ctx context.Context, raw string) {
 		}
 		at, _ := strconv.ParseInt(e[2], 10, 64)
 		kind := kindOf(e[0][0])
+		if kind == EntitlementsChanged {
+			if len(e) >= 5 {
+				evs = append(evs, Event{Kind: kind, At: time.UnixMilli(at).UTC(), Change: Change{UserID: e[3], TenantID: e[4]}})
+			}
+			continue
+		}
 		s, ok := byID[e[1]]
 		if !ok {
 			if kind != Terminated || len(e) < 6 {

@@ -134,6 +134,17 @@ type Session struct {
 // Ended reports whether the session has been ended.
 func (s *Session) Ended() bool { return s.EndedAt != nil }
 
+// LiveAt is the one liveness rule: a session is live at now when it has not
+// been ended and its deadline, extended by grace, is still ahead. grace is
+// how long another instance's unwritten activity may keep a session alive
+// past its stored deadline (zero on a single instance). Validation,
+// revalidation of open connections, the scheduler's checks and the API's
+// Session.active all ask this; callers count their unwritten activity in
+// first (see WithActivity).
+func (s Session) LiveAt(now time.Time, grace time.Duration) bool {
+	return s.EndedAt == nil && s.ExpiresAt.Add(grace).After(now)
+}
+
 // WithActivity returns the session as it is once activity at t is counted:
 // the idle deadline moves to t plus the idle timeout, never past the
 // absolute deadline. Earlier activity changes nothing.

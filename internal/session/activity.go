@@ -8,14 +8,29 @@ import (
 	"github.com/sessiond/sessiond/internal/model"
 )
 
+// withPending returns a session as this instance knows it: the latest
+// activity it accepted counts in, whether or not it has been written yet.
+// Every read of a session goes through it, so that a read right after an
+// active request, or during and after a flush, shows the same lastActiveAt
+// (the store's copy or a cached one may predate the write).
 func (s *Service) withPending(ses model.Session) model.Session {
 	s.mu.Lock()
 	t, ok := s.pending[ses.ID]
+	if w, wok := s.written[ses.ID]; wok && (!ok || w.at.After(t)) {
+		t, ok = w.at, true
+	}
 	s.mu.Unlock()
 	if ok {
 		return ses.WithActivity(t)
 	}
 	return ses
+}
+
+// writtenActivity is activity this instance flushed recently: copies of the
+// session read before the write (the token cache) still lack it.
+type writtenActivity struct {
+	at      time.Time // the activity
+	written time.Time // when it was written
 }
 
 // Touch records activity on a live session now. It is cheap: activity is
@@ -34,13 +49,21 @@ func (s *Service) Touch(ses model.Session) model.Session {
 func (s *Service) Flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	now := s.clock.Now()
 	s.mu.Lock()
 	batch := s.pending
 	if len(batch) == 0 {
+		s.forgetWritten(now)
 		s.mu.Unlock()
 		return nil
 	}
 	s.pending = make(map[string]time.Time, len(batch))
+	// Reads while the batch is being written, and cached copies read
+	// before it, still see it through written.
+	for id, t := range batch {
+		s.written[id] = writtenActivity{at: t, written: now}
+	}
+	s.forgetWritten(now)
 	s.mu.Unlock()
 	if err := s.store.TouchSessions(ctx, batch); err != nil {
 		// Put the batch back so no activity is lost; newer entries win.
@@ -54,6 +77,16 @@ func (s *Service) Flush(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// forgetWritten drops written activity older than any cached copy of a
+// session can be. Call with s.mu held.
+func (s *Service) forgetWritten(now time.Time) {
+	for id, w := range s.written {
+		if now.Sub(w.written) > s.cfg.CacheTTL+s.cfg.ActivityFlush {
+			delete(s.written, id)
+		}
+	}
 }
 
 // RunFlusher writes pending activity every ActivityFlush until ctx ends,

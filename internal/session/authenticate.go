@@ -16,9 +16,14 @@ import (
 // with extensions.reason set to why it ended. An expired session that the
 // scheduler has not reached yet is ended here, with its reason.
 func (s *Service) Authenticate(ctx context.Context, token string) (model.Session, error) {
-	hash := secret.HashToken(token)
+	return s.AuthenticateHash(ctx, secret.HashToken(token))
+}
+
+// AuthenticateHash is Authenticate for a token known by its hash: open
+// connections revalidate their session this way without keeping the token.
+func (s *Service) AuthenticateHash(ctx context.Context, hash string) (model.Session, error) {
 	ses, ok := s.cache.Get(hash)
-	if ok && !s.withPending(ses).ExpiresAt.After(s.clock.Now()) {
+	if ok && !s.withPending(ses).LiveAt(s.clock.Now(), 0) {
 		// The copy may predate activity written since (a flush drops the
 		// pending activity it would be seen through, and other instances
 		// write theirs): only the store can say that the session is over.
@@ -35,7 +40,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 	}
 	ses = s.withPending(ses)
 	now := s.clock.Now()
-	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+	if ses.LiveAt(now, s.cfg.ExpiryGrace) {
 		return ses, nil
 	}
 	// It looks expired, but the cached copy may be stale: its activity may
@@ -53,8 +58,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 	if ses.Ended() {
 		return ses, endedError(ses.EndReason)
 	}
-	if ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
-		return s.withPending(ses), nil
+	if ses = s.withPending(ses); ses.LiveAt(now, s.cfg.ExpiryGrace) {
+		return ses, nil
 	}
 	ended, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
 	if err != nil {
@@ -72,7 +77,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 	if cur.Ended() {
 		return cur, endedError(cur.EndReason)
 	}
-	if cur = s.withPending(cur); cur.ExpiresAt.Add(s.cfg.ExpiryGrace).After(now) {
+	if cur = s.withPending(cur); cur.LiveAt(now, s.cfg.ExpiryGrace) {
 		return cur, nil
 	}
 	return ses, endedError(policy.DueReason(ses.IdleExpiresAt, ses.AbsoluteExpiresAt))

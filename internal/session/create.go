@@ -1,6 +1,8 @@
 package session
 
 import (
+	"github.com/sessiond/sessiond/internal/text"
+
 	"context"
 	"strings"
 	"time"
@@ -36,7 +38,7 @@ func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantI
 	token := secret.NewToken(secret.SessionTokenPrefix)
 	ses := model.Session{
 		TokenHash: secret.HashToken(token),
-		IPAddress: truncate(c.IPAddress, 64), UserAgent: truncate(c.UserAgent, 512),
+		IPAddress: text.Truncate(c.IPAddress, 64), UserAgent: text.Truncate(c.UserAgent, 512),
 		Device: s.device(c.UserAgent),
 	}
 	created, ended, err := s.store.CreateSession(ctx, actor, userID, tenantID, func(env, tenant policy.Overrides, active []policy.Active, now time.Time) (model.Session, []policy.Termination) {
@@ -98,14 +100,4 @@ func (s *Service) device(ua string) string {
 		return "Unknown browser on " + os
 	}
 	return "Unknown device"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && (s[n]&0xC0) == 0x80 {
-		n--
-	}
-	return s[:n]
 }

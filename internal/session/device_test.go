@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/sessiond/sessiond/internal/text"
+
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/events"
 )
@@ -68,7 +70,7 @@ func TestTruncate(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := truncate(c.in, c.n)
+			got := text.Truncate(c.in, c.n)
 			if got != c.want {
 				t.Fatalf("truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 			}

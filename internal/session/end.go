@@ -44,6 +44,8 @@ func (s *Service) ended(ctx context.Context, ended []model.Session) {
 	s.mu.Lock()
 	for i, ses := range ended {
 		delete(s.pending, ses.ID)
+		delete(s.written, ses.ID)
+
 		evs[i] = events.Event{Kind: events.Terminated, Session: ses, At: *ses.EndedAt}
 	}
 	s.mu.Unlock()

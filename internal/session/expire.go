@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/policy"
@@ -17,10 +16,14 @@ const dueBatch = 2000
 // while it had activity within its idle timeout; then it sends
 // EXPIRING_SOON for deadlines within WarnBefore. It returns how many ended.
 func (s *Service) EndDue(ctx context.Context) (int, error) {
+	// Judge by the time the flush started: activity accepted after the
+	// flush is not in the store, so a later "now" could end a session that
+	// such activity keeps alive.
+	now := s.clock.Now()
 	if err := s.Flush(ctx); err != nil {
 		return 0, err
 	}
-	n, err := s.endAllDue(ctx)
+	n, err := s.endAllDue(ctx, now)
 	if err != nil {
 		return n, err
 	}
@@ -48,10 +51,10 @@ func (s *Service) warnDue(ctx context.Context) error {
 	}
 }
 
-func (s *Service) endAllDue(ctx context.Context) (int, error) {
+func (s *Service) endAllDue(ctx context.Context, at time.Time) (int, error) {
 	total := 0
+	now := at.Add(-s.cfg.ExpiryGrace)
 	for {
-		now := s.clock.Now().Add(-s.cfg.ExpiryGrace)
 		due, err := s.store.DueSessions(ctx, now, dueBatch)
 		if err != nil {
 			return total, err
@@ -104,18 +107,11 @@ func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
 	return next, true, nil
 }
 
-// Live reports whether a session is active now (not ended, not past its
-// deadline, counting activity not yet written).
-func (s *Service) Live(ctx context.Context, id string) (bool, error) {
-	ses, err := s.store.Session(ctx, id)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	ses = s.withPending(ses)
-	return !ses.Ended() && ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(s.clock.Now()), nil
+// IsLive applies the liveness rule (model.Session.LiveAt) to a session as
+// this instance knows it: its unwritten activity counted in, the expiry
+// grace of a cluster allowed.
+func (s *Service) IsLive(ses model.Session) bool {
+	return s.withPending(ses).LiveAt(s.clock.Now(), s.cfg.ExpiryGrace)
 }
 
 // Get returns a session with activity not yet written counted in.
@@ -130,10 +126,10 @@ func (s *Service) Get(ctx context.Context, id string) (model.Session, error) {
 // EndIfDue ends a session whose deadline has passed, as the scheduler
 // would, so a caller never waits on a session that is over but not swept.
 func (s *Service) EndIfDue(ctx context.Context, ses model.Session) error {
-	ses = s.withPending(ses)
-	if ses.Ended() || ses.ExpiresAt.Add(s.cfg.ExpiryGrace).After(s.clock.Now()) {
+	if ses.Ended() || s.IsLive(ses) {
 		return nil
 	}
+	ses = s.withPending(ses)
 	_, err := s.endDue(ctx, []model.Session{ses}, ses.ExpiresAt)
 	return err
 }

@@ -25,6 +25,11 @@ import (
 
 // Store is the persistence the session lifecycle needs.
 type Store interface {
+	User(ctx context.Context, id string) (model.User, error)
+	Tenant(ctx context.Context, id string) (model.Tenant, error)
+	Membership(ctx context.Context, userID, tenantID string) (model.Membership, error)
+	Sessions(ctx context.Context, f model.SessionFilter) ([]model.Session, error)
+	CountActiveSessions(ctx context.Context, userIDs []string, tenantID string) (map[string]int, error)
 	UserByEmail(ctx context.Context, email string) (model.User, error)
 	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
 	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan db.SessionPlanner) (model.Session, []model.Session, error)
@@ -80,6 +85,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	pending map[string]time.Time // session id → latest unflushed activity
+	written map[string]writtenActivity
 	// hashSlots bounds concurrent password checks.
 	hashSlots chan struct{}
 	wake      func(time.Time) // tells the scheduler of a new deadline
@@ -109,6 +115,7 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 		ips:       ratelimit.New(cfg.LoginLimit, 100_000),
 		dummyHash: dummy,
 		pending:   map[string]time.Time{},
+		written:   map[string]writtenActivity{},
 		hashSlots: make(chan struct{}, 2*runtime.NumCPU()),
 		wake:      func(time.Time) {},
 	}

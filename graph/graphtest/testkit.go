@@ -1,6 +1,6 @@
-// Package testkit starts a real sessiond (SQLite file, production wiring,
+// Package graphtest starts a real sessiond (SQLite file, production wiring,
 // httptest server) for tests and speaks GraphQL over HTTP to it.
-package testkit
+package graphtest
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
+	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/secret"
@@ -72,7 +73,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("open app: %v", err)
 	}
-	hs := httptest.NewServer(a.Handler)
+	hs := httptest.NewServer(graph.NewServer(a))
 	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database, BaseSubscribers: a.Bus.Subscribers()}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
