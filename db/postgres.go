@@ -15,7 +15,6 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/sessiond/sessiond/internal/clock"
-	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/migrations"
 )
@@ -93,12 +92,11 @@ func pgCode(err error) string {
 	return ""
 }
 
-// NotifyChannel is the channel Notify sends on: the one events.PG listens on.
-const NotifyChannel = events.Channel
-
-// Notify sends a NOTIFY on the events channel (PostgreSQL only).
-func (d *DB) Notify(ctx context.Context, payload string) error {
-	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", NotifyChannel, payload)
+// Notify sends a NOTIFY with the payload on channel (PostgreSQL only). The
+// channel belongs to whoever listens on it (the event bus), so it is the
+// caller's to name.
+func (d *DB) Notify(ctx context.Context, channel, payload string) error {
+	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, payload)
 	return err
 }
 

@@ -13,24 +13,19 @@ import (
 	"github.com/sessiond/sessiond/internal/policy"
 )
 
-// SessionPlanner decides, inside the creating transaction, the new session
-// (its deadlines filled in) and which of the user's active sessions in the
-// tenant end to make room for it.
-type SessionPlanner func(env, tenant policy.Overrides, active []policy.Active, now time.Time) (model.Session, []policy.Termination)
-
 // CreateSession stores a new session for a member of a tenant, ending the
 // sessions the planner names, in one transaction. Transactions that create
 // sessions are serialised (SQLite's write lock), so two logins racing for the
 // last slot see each other. NOT_FOUND when the user is not a member.
 // It returns the new session and the sessions it ended.
-func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan SessionPlanner) (model.Session, []model.Session, error) {
+func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan policy.SessionPlanner) (model.Session, []model.Session, error) {
 	var created model.Session
 	var ended []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := d.now()
 		// Policy locks first, then the membership row, in the same order as
 		// every other writer, so that no two transactions wait on each other.
-		if err := d.lockPolicy(ctx, tx, true, EnvironmentScope, tenantID); err != nil {
+		if err := d.lockPolicy(ctx, tx, true, policy.EnvironmentScope, tenantID); err != nil {
 			return err
 		}
 		// Lock the membership row: on PostgreSQL, concurrent logins of one

@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/medama-io/go-useragent"
 
-	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
@@ -27,7 +26,7 @@ import (
 type Store interface {
 	UserByEmail(ctx context.Context, email string) (model.User, error)
 	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
-	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan db.SessionPlanner) (model.Session, []model.Session, error)
+	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan policy.SessionPlanner) (model.Session, []model.Session, error)
 	SessionByTokenHash(ctx context.Context, hash string) (model.Session, error)
 	Session(ctx context.Context, id string) (model.Session, error)
 	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error)
@@ -38,8 +37,8 @@ type Store interface {
 	MarkWarned(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]model.Session, error)
 	TouchSessions(ctx context.Context, touches map[string]time.Time) error
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
-	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
-	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, db.Levels, error)
+	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan policy.PolicyPlanner) (policy.Change, error)
+	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, policy.Levels, error)
 }
 
 // Config tunes the service. Zero values take defaults.
