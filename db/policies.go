@@ -1,5 +1,9 @@
 package db
 
+// Session policies: one stored row per scope (the environment or a tenant),
+// policy changes that recompute the deadlines of the sessions they govern and
+// end those they must, the policy advisory locks, and policy previews' input.
+
 import (
 	"context"
 	"time"

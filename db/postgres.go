@@ -1,5 +1,8 @@
 package db
 
+// PostgreSQL only: opening with the migration lock, NOTIFY for the event
+// bus and the reads its listener needs, and the scheduler's leadership lock.
+
 import (
 	"context"
 	"database/sql"

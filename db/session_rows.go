@@ -1,5 +1,8 @@
 package db
 
+// The sessions table's row and its conversions. Instants are Unix
+// milliseconds, so deadline arithmetic is exact in SQL on every dialect.
+
 import (
 	"time"
 

@@ -1,5 +1,9 @@
 package db
 
+// Sessions: creation under the concurrency limit, lookups and listings,
+// and ending sessions (the one place a session's end and its audit entry are
+// written). Deadlines and activity writes are in deadlines.go.
+
 import (
 	"context"
 	"database/sql"
@@ -256,6 +260,7 @@ func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionE
 	return out, nil
 }
 
+// activeSessionIDs returns the ids of the active sessions matching the condition.
 func activeSessionIDs(ctx context.Context, idb bun.IDB, where string, args ...any) ([]string, error) {
 	var ids []string
 	err := idb.NewSelect().Model((*sessionRow)(nil)).Column("id").Where("ended_at IS NULL").Where(where, args...).Scan(ctx, &ids)

@@ -1,11 +1,17 @@
 package db
 
+// Users: the users table, lookups by email (case-insensitive) and the
+// searchable user list, deleting a user (which ends its sessions with
+// USER_REMOVED), and the user's audit view.
+
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
@@ -151,4 +157,45 @@ func (d *DB) Users(ctx context.Context, f model.UserFilter) (model.UserPage, err
 		page.Users[i] = rows[i].model()
 	}
 	return page, nil
+}
+
+// userRow's alias is "u": DB.Users filters on u.* columns.
+type userRow struct {
+	bun.BaseModel `bun:"table:users,alias:u"`
+	ID            string    `bun:"id,pk"`
+	Email         string    `bun:"email,notnull"`
+	EmailLower    string    `bun:"email_lower,notnull"`
+	Name          string    `bun:"name,notnull"`
+	PasswordHash  string    `bun:"password_hash,notnull"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+}
+
+func (r *userRow) model() model.User {
+	return model.User{ID: r.ID, Email: r.Email, Name: r.Name, PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// userAudit is what the audit trail records of a user (never its password hash).
+type userAudit struct {
+	Email       string `json:"email"`
+	Name        string `json:"name"`
+	HasPassword bool   `json:"hasPassword"`
+}
+
+func requireUser(ctx context.Context, idb bun.IDB, id string) error {
+	ok, err := idb.NewSelect().Model((*userRow)(nil)).Where("id = ?", id).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e := apperr.Errorf(apperr.NotFound, "user %s not found", id)
+		e.Field = "userId"
+		return e
+	}
+	return nil
+}
+
+// likePattern escapes s for a LIKE ... ESCAPE '\' substring match.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
 }
