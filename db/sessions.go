@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -50,19 +51,21 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 		if err != nil {
 			return err
 		}
-		var rows []sessionRow
-		if err := tx.NewSelect().Model(&rows).Column("id", "user_id", "tenant_id", "created_at", "last_active_at").
-			Where("user_id = ? AND tenant_id = ? AND ended_at IS NULL", userID, tenantID).Scan(ctx); err != nil {
-			return err
-		}
-		active := make([]policy.Active, len(rows))
-		for i := range rows {
-			active[i] = activeOf(&rows[i])
-		}
-		s, ends := plan(env, tenant, active, now)
+		plan := plan(env, tenant, now)
+		s := plan.Session
 		s.ID, s.UserID, s.TenantID = newID(), userID, tenantID
-		if ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, nil); err != nil {
-			return err
+		if plan.Keep >= 0 {
+			ids, err := liveBeyond(ctx, tx, userID, tenantID, plan.LiveAfter, plan.Keep)
+			if err != nil {
+				return err
+			}
+			ends := make([]model.SessionEnd, len(ids))
+			for i, id := range ids {
+				ends[i] = model.SessionEnd{ID: id, Reason: model.EndConcurrentSessionLimit}
+			}
+			if ended, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, now, nil); err != nil {
+				return err
+			}
 		}
 		row := sessionRowOf(s)
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
@@ -73,6 +76,24 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 			nil, sessionAudit{UserID: userID, Device: s.Device, IPAddress: s.IPAddress})
 	})
 	return created, ended, err
+}
+
+// liveBeyond returns the ids of a user's live sessions in a tenant (not
+// ended, deadline after liveAfter) other than the keep newest: the oldest,
+// which the concurrency limit ends. It walks sessions_user_live_idx from the
+// newest, so it reads keep+1 index entries when the user is within the
+// limit, however many live sessions the user has.
+func liveBeyond(ctx context.Context, idb bun.IDB, userID, tenantID string, liveAfter time.Time, keep int) ([]string, error) {
+	var ids []string
+	q := idb.NewSelect().Model((*sessionRow)(nil)).Column("id").
+		Where("user_id = ? AND tenant_id = ? AND ended_at IS NULL AND expires_at > ?", userID, tenantID, ms(liveAfter)).
+		// SQLite takes OFFSET only after a LIMIT: ask for all of the rest.
+		OrderExpr("created_at DESC, id DESC").Offset(int64(keep)).Limit(math.MaxInt64)
+	err := q.Scan(ctx, &ids)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return ids, err
 }
 
 func terminationsToEnds(ts []policy.Termination) []model.SessionEnd {

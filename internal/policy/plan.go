@@ -39,10 +39,41 @@ type Change struct {
 	Ended []model.Session
 }
 
-// SessionPlanner decides, inside the creating transaction, the new session
-// (its deadlines filled in) and which of the user's active sessions in the
-// tenant end to make room for it.
-type SessionPlanner func(env, tenant Overrides, active []Active, now time.Time) (model.Session, []Termination)
+// SessionPlan is what creating a session does: store the session, and end
+// the user's oldest live sessions in the tenant beyond Keep.
+type SessionPlan struct {
+	// Session is the new session with its times and deadlines filled in.
+	Session model.Session
+	// Keep is how many of the user's live sessions in the tenant may stay
+	// beside the new one; the others, oldest first (by creation, ties by
+	// id, as Oldest orders them), end with CONCURRENT_SESSION_LIMIT.
+	// Negative means no limit.
+	Keep int
+	// LiveAfter: a session counts as live while its deadline is after this
+	// instant. Sessions past it are the scheduler's to end, with the reason
+	// and at the time of their deadline; they take no slot.
+	LiveAfter time.Time
+}
+
+// PlanSession fills in a new session's times and deadlines under policy e
+// at now, and how many live sessions may stay beside it: the new session
+// counts too, so at the limit one makes room.
+func PlanSession(e Effective, s model.Session, now time.Time) SessionPlan {
+	s.CreatedAt, s.LastActiveAt = now, now
+	s.IdleExpiresAt, s.AbsoluteExpiresAt, s.ExpiresAt = e.Deadlines(now, now)
+	s.IdleTimeout = e.Idle()
+	keep := -1
+	if limit := e.Limit(); limit > 0 {
+		keep = limit - 1
+	}
+	return SessionPlan{Session: s, Keep: keep, LiveAfter: now}
+}
+
+// SessionPlanner decides, inside the creating transaction and from the
+// stored policy levels, what creating a session does. It sees no other
+// session: the store picks the oldest beyond Keep with an indexed query,
+// so creation costs the same however many sessions the user has.
+type SessionPlanner func(env, tenant Overrides, now time.Time) SessionPlan
 
 // PolicyPlanner decides, inside the updating transaction, the deadlines and
 // terminations of the active sessions under the new levels.
