@@ -162,11 +162,12 @@ func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, 
 			active[i] = activeOf(&rows[i])
 		}
 		effective, ends := plan(levels, active, now)
-		if err := recomputeDeadlines(ctx, tx, rows, effective); err != nil {
+		// End first, while the rows hold the old deadlines: a session past
+		// one of those was over at it, before this change.
+		if out.Ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, overdue{by: now}); err != nil {
 			return err
 		}
-		out.Ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, nil)
-		return err
+		return recomputeDeadlines(ctx, tx, rows, effective)
 	})
 	return out, err
 }

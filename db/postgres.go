@@ -119,10 +119,13 @@ func (d *DB) SessionsByIDs(ctx context.Context, ids []string) ([]model.Session, 
 	return out, nil
 }
 
-// SessionsEndedSince returns the sessions ended at or after t.
+// SessionsEndedSince returns the sessions whose end was written at or
+// after t, in that order. A session that ended at a deadline nobody swept
+// in time is written later than it ended: it is found by when it was
+// written, so that a listener catching up hears of it.
 func (d *DB) SessionsEndedSince(ctx context.Context, t time.Time) ([]model.Session, error) {
 	var rows []sessionRow
-	if err := d.bun.NewSelect().Model(&rows).Where("ended_at >= ?", ms(t)).Order("ended_at").Scan(ctx); err != nil {
+	if err := d.bun.NewSelect().Model(&rows).Where("end_written_at >= ?", ms(t)).Order("end_written_at").Scan(ctx); err != nil {
 		return nil, err
 	}
 	out := make([]model.Session, len(rows))

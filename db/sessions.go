@@ -63,7 +63,7 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 			for i, id := range ids {
 				ends[i] = model.SessionEnd{ID: id, Reason: model.EndConcurrentSessionLimit}
 			}
-			if ended, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, now, nil); err != nil {
+			if ended, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, now, overdue{}); err != nil {
 				return err
 			}
 		}
@@ -174,15 +174,35 @@ func (d *DB) CountActiveSessions(ctx context.Context, userIDs []string, tenantID
 }
 
 // EndSessions ends the listed sessions that are still active, recording
-// reason and actor, with an audit entry each, in one transaction. When
-// dueBy is set, a session ends only if its deadline is at or before dueBy
-// (so activity recorded meanwhile keeps it alive). It returns the sessions
-// it ended; sessions ended already are left alone.
-func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error) {
+// reason and actor, with an audit entry each, in one transaction. A session
+// whose deadline is at or before overdueBy was over already: it ends at its
+// deadline with that deadline's reason (IDLE_TIMEOUT or FORCE_RELOGIN), by
+// the system, whatever was asked; a zero overdueBy treats none so. It
+// returns the sessions it ended; sessions ended already are left alone.
+func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, overdueBy time.Time) ([]model.Session, error) {
 	var out []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), dueBy)
+		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), overdue{by: overdueBy})
+		return err
+	})
+	return out, err
+}
+
+// EndDueSessions ends those of the listed sessions whose deadline is at or
+// before dueBy (re-checked here, so activity written meanwhile keeps a
+// session alive), each at its deadline and with its reason (IDLE_TIMEOUT or
+// FORCE_RELOGIN), by the system, in one transaction. It returns the
+// sessions it ended.
+func (d *DB) EndDueSessions(ctx context.Context, ids []string, dueBy time.Time) ([]model.Session, error) {
+	ends := make([]model.SessionEnd, len(ids))
+	for i, id := range ids {
+		ends[i] = model.SessionEnd{ID: id}
+	}
+	var out []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		out, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, d.now(), overdue{by: dueBy, only: true})
 		return err
 	})
 	return out, err
@@ -190,10 +210,12 @@ func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor mod
 
 // EndUserSessions ends, in one transaction, every active session of a user
 // (in one tenant, or all when tenantID is ""), except the one named by
-// except, with reason and actor; it returns the sessions it ended. Listing
-// and ending in one transaction means a login racing in is either ended
-// too or not yet committed (on PostgreSQL the membership lock orders them).
-func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor) ([]model.Session, error) {
+// except, with reason and actor; sessions already past a deadline at or
+// before overdueBy end as EndSessions says. It returns the sessions it
+// ended. Listing and ending in one transaction means a login racing in is
+// either ended too or not yet committed (on PostgreSQL the membership lock
+// orders them).
+func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor, overdueBy time.Time) ([]model.Session, error) {
 	var out []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		where, args := "user_id = ? AND id <> ?", []any{userID, except}
@@ -213,7 +235,7 @@ func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except strin
 		for i, id := range ids {
 			ends[i] = model.SessionEnd{ID: id, Reason: reason}
 		}
-		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), nil)
+		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), overdue{by: overdueBy})
 		return err
 	})
 	if err != nil {
@@ -225,9 +247,64 @@ func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except strin
 // endBatch bounds the ids in one UPDATE, below every dialect's parameter limit.
 const endBatch = 500
 
-func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionEnd, actor model.Actor, now time.Time, dueBy *time.Time) ([]model.Session, error) {
+// overdue says how endSessions treats sessions whose stored deadline has
+// passed: such a session was over at its deadline, whatever ends it now.
+type overdue struct {
+	// by: a session whose deadline is at or before it ends at the
+	// deadline, with the deadline's reason, by the system. Zero: none does.
+	by time.Time
+	// only ends nothing else: the scheduler's sweep.
+	only bool
+}
+
+// dueReasonSQL is policy.DueReason over a row: the earlier deadline ended
+// the session; forced re-login wins a tie.
+var dueReasonSQL = "CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at <= idle_expires_at THEN '" +
+	string(model.EndForceRelogin) + "' ELSE '" + string(model.EndIdleTimeout) + "' END"
+
+// endSessions ends the listed active sessions, overdue ones first (see
+// overdue), and writes an audit entry per session ended.
+func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionEnd, actor model.Actor, now time.Time, due overdue) ([]model.Session, error) {
 	if len(ends) == 0 {
 		return nil, nil
+	}
+	var out []model.Session
+	if !due.by.IsZero() {
+		ids := make([]string, len(ends))
+		for i, e := range ends {
+			ids[i] = e.ID
+		}
+		for start := 0; start < len(ids); start += endBatch {
+			var rows []sessionRow
+			if _, err := idb.NewUpdate().Model(&rows).
+				Set("ended_at = expires_at, end_reason = "+dueReasonSQL).
+				Set("ended_by_kind = ?, ended_by_id = NULL, end_written_at = ?", string(model.ActorSystem), ms(now)).
+				Where("id IN (?) AND ended_at IS NULL AND expires_at <= ?", bun.List(ids[start:min(start+endBatch, len(ids))]), ms(due.by)).
+				Returning("*").Exec(ctx, &rows); err != nil {
+				return nil, err
+			}
+			ended, err := writeEndAudits(ctx, idb, rows, model.Actor{Kind: model.ActorSystem}, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ended...)
+		}
+		if due.only {
+			return out, nil
+		}
+		if len(out) > 0 {
+			gone := make(map[string]bool, len(out))
+			for _, s := range out {
+				gone[s.ID] = true
+			}
+			rest := make([]model.SessionEnd, 0, len(ends))
+			for _, e := range ends {
+				if !gone[e.ID] {
+					rest = append(rest, e)
+				}
+			}
+			ends = rest
+		}
 	}
 	byReason := map[model.EndReason][]string{}
 	var order []model.EndReason
@@ -237,46 +314,51 @@ func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionE
 		}
 		byReason[e.Reason] = append(byReason[e.Reason], e.ID)
 	}
-	var kind, id *string
-	k := string(actor.Kind)
-	kind = &k
+	var id *string
 	if actor.ID != "" {
 		id = &actor.ID
 	}
-	var out []model.Session
 	for _, reason := range order {
 		ids := byReason[reason]
 		for start := 0; start < len(ids); start += endBatch {
-			chunk := ids[start:min(start+endBatch, len(ids))]
 			var rows []sessionRow
-			q := idb.NewUpdate().Model(&rows).
-				Set("ended_at = ?, end_reason = ?, ended_by_kind = ?, ended_by_id = ?", ms(now), string(reason), kind, id).
-				Where("id IN (?) AND ended_at IS NULL", bun.List(chunk))
-			if dueBy != nil {
-				q = q.Where("expires_at <= ?", ms(*dueBy))
-			}
-			if _, err := q.Returning("*").Exec(ctx, &rows); err != nil {
+			if _, err := idb.NewUpdate().Model(&rows).
+				Set("ended_at = ?, end_reason = ?, ended_by_kind = ?, ended_by_id = ?, end_written_at = ?", ms(now), string(reason), string(actor.Kind), id, ms(now)).
+				Where("id IN (?) AND ended_at IS NULL", bun.List(ids[start:min(start+endBatch, len(ids))])).
+				Returning("*").Exec(ctx, &rows); err != nil {
 				return nil, err
 			}
-			if len(rows) == 0 {
-				continue
-			}
-			audits := make([]auditRow, len(rows))
-			for i := range rows {
-				s := rows[i].model()
-				out = append(out, s)
-				tenant := s.TenantID
-				audits[i] = auditRow{
-					ID: newID(), TenantID: &tenant, ActorKind: string(actor.Kind), ActorID: actor.ID,
-					Action: "session.ended", TargetType: "session", TargetID: s.ID,
-					After:     jsonOrEmpty(sessionAudit{UserID: s.UserID, Device: s.Device, IPAddress: s.IPAddress, EndReason: string(reason)}),
-					CreatedAt: now,
-				}
-			}
-			if _, err := idb.NewInsert().Model(&audits).Exec(ctx); err != nil {
+			ended, err := writeEndAudits(ctx, idb, rows, actor, now)
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, ended...)
 		}
+	}
+	return out, nil
+}
+
+// writeEndAudits records one session.ended entry per ended row, written at
+// now, and returns the rows as sessions.
+func writeEndAudits(ctx context.Context, idb bun.IDB, rows []sessionRow, actor model.Actor, now time.Time) ([]model.Session, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	out := make([]model.Session, len(rows))
+	audits := make([]auditRow, len(rows))
+	for i := range rows {
+		s := rows[i].model()
+		out[i] = s
+		tenant := s.TenantID
+		audits[i] = auditRow{
+			ID: newID(), TenantID: &tenant, ActorKind: string(actor.Kind), ActorID: actor.ID,
+			Action: "session.ended", TargetType: "session", TargetID: s.ID,
+			After:     jsonOrEmpty(sessionAudit{UserID: s.UserID, Device: s.Device, IPAddress: s.IPAddress, EndReason: string(s.EndReason)}),
+			CreatedAt: now,
+		}
+	}
+	if _, err := idb.NewInsert().Model(&audits).Exec(ctx); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -301,5 +383,5 @@ func (d *DB) endUserRemoved(ctx context.Context, idb bun.IDB, actor model.Actor,
 	for i, id := range ids {
 		ends[i] = model.SessionEnd{ID: id, Reason: model.EndUserRemoved}
 	}
-	return d.endSessions(ctx, idb, ends, actor, d.now(), nil)
+	return d.endSessions(ctx, idb, ends, actor, d.now(), overdue{})
 }
