@@ -109,6 +109,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = sqldb.Close()
 		return nil, err
 	}
+	if err := d.foldUserSearch(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, err
+	}
 	return d, nil
 }
 

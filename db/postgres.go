@@ -76,7 +76,10 @@ func (d *DB) migrateLocked(ctx context.Context) error {
 	defer func() {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey)
 	}()
-	return d.migrate(ctx, migrations.Postgres())
+	if err := d.migrate(ctx, migrations.Postgres()); err != nil {
+		return err
+	}
+	return d.foldUserSearch(ctx)
 }
 
 // DSN returns the database's connection string, for components that need
