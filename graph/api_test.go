@@ -1,7 +1,7 @@
 package graph_test
 
 // End-to-end tests of the GraphQL API: every request goes over HTTP to the
-// production handler, backed by a real SQLite file (see internal/testkit).
+// production handler, backed by a real SQLite file (see graph/graphtest).
 // Each test starts its own server and creates the data it needs.
 
 import (

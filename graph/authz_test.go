@@ -138,7 +138,7 @@ type authzRow struct {
 }
 
 // authzFixture is the environment the rows run in: tenant A (where the ids
-// live) and tenant B (the other tenant), each a testkit workspace.
+// live) and tenant B (the other tenant), each a graphtest workspace.
 type authzFixture struct {
 	s *graphtest.Server
 	a graphtest.Workspace

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/secret"
-	"github.com/sessiond/sessiond/internal/testkit"
 )
 
 // TestEndsAtTheDeadline: a session whose deadline passed while no
@@ -24,7 +24,7 @@ func TestEndsAtTheDeadline(t *testing.T) {
 		stop(t, s1)
 
 		clk.Advance(3 * time.Hour) // nobody runs past the deadline at +30 min
-		s2 := testkit.Start(t, testkit.WithClock(clk), testkit.WithDatabase(s1.DBPath))
+		s2 := graphtest.Start(t, graphtest.WithClock(clk), graphtest.WithDatabase(s1.DBPath))
 		v := waitForEnd(t, s2, w.MemberID, ses.ID)
 		if deadline := t0.Add(30 * time.Minute); v.reason() != "IDLE_TIMEOUT" || v.EndedAt == nil || !v.EndedAt.Equal(deadline) {
 			t.Fatalf("endReason %q endedAt %v, want IDLE_TIMEOUT at the deadline %v (the restart was at %v)", v.reason(), v.EndedAt, deadline, clk.Now())
@@ -74,7 +74,7 @@ func TestRevokingAnOverdueSession(t *testing.T) {
 	// nothing but the operations under test ends or flushes anything.
 	// Sessions written behind the scheduler's back, as another instance
 	// would, are unknown to it until it wakes.
-	mk := func(lastActive time.Time) testkit.Session {
+	mk := func(lastActive time.Time) graphtest.Session {
 		token := secret.NewToken(secret.SessionTokenPrefix)
 		id := "overdue-" + secret.NewToken("")[:12]
 		err := s.App.Store.ImportSessions(context.Background(), []model.Session{{
@@ -85,7 +85,7 @@ func TestRevokingAnOverdueSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return testkit.Session{Token: token, ID: id}
+		return graphtest.Session{Token: token, ID: id}
 	}
 	revoked := mk(t0.Add(-30*time.Minute + 10*time.Second))   // deadline t0+10 s
 	loggedOut := mk(t0.Add(-30*time.Minute + 10*time.Second)) // deadline t0+10 s
@@ -121,7 +121,7 @@ func TestRevokingAnOverdueSession(t *testing.T) {
 	})
 
 	t.Run("logging out records the deadline's reason and time", func(t *testing.T) {
-		e := s.MustFail(testkit.Request{Query: `mutation { logout { id } }`, Token: loggedOut.Token}, "UNAUTHENTICATED")
+		e := s.MustFail(graphtest.Request{Query: `mutation { logout { id } }`, Token: loggedOut.Token}, "UNAUTHENTICATED")
 		if e.Extensions["reason"] != "IDLE_TIMEOUT" {
 			t.Fatalf("logout refused with reason %v, want IDLE_TIMEOUT", e.Extensions["reason"])
 		}

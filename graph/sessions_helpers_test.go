@@ -17,7 +17,7 @@ import (
 // millisecond timestamps give it back exactly.
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-// chromeOnMac is the user agent testkit's CreateSession sends.
+// chromeOnMac is the user agent graphtest's CreateSession sends.
 const chromeOnMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
 // waitTimeout bounds every wait for background work (the expiry scheduler,
