@@ -28,9 +28,15 @@ import (
 // admin key and, when clk is not nil, a fake clock.
 func cluster(t *testing.T, n int, clk clock.Clock) []*testkit.Server {
 	t.Helper()
+	return clusterWith(t, n, clk)
+}
+
+// clusterWith is cluster with extra options for every instance.
+func clusterWith(t *testing.T, n int, clk clock.Clock, extra ...testkit.Option) []*testkit.Server {
+	t.Helper()
 	testkit.RequirePostgres(t)
 	dsn := testkit.FreshDatabase(t)
-	opts := []testkit.Option{testkit.WithDatabase(dsn), testkit.InCluster()}
+	opts := append([]testkit.Option{testkit.WithDatabase(dsn), testkit.InCluster()}, extra...)
 	if clk != nil {
 		opts = append(opts, testkit.WithClock(clk))
 	}

@@ -46,8 +46,9 @@ type Config struct {
 	NoNotify bool
 	// ExpiringSoon is how long before a deadline EXPIRING_SOON is sent (default 2 min).
 	ExpiringSoon time.Duration
-	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
-	LoginLimit ratelimit.Policy
+	// LoginBudget slows and refuses repeated login failures (default
+	// ratelimit.DefaultBudget).
+	LoginBudget ratelimit.Budget
 	// WebsocketKeepAlive is the websocket ping interval (default 15 s).
 	WebsocketKeepAlive time.Duration
 	// WebsocketInitTimeout closes websockets that send no connection_init
@@ -98,7 +99,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	scfg := session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit, WarnBefore: cfg.ExpiringSoon}
+	scfg := session.Config{ActivityFlush: cfg.ActivityFlush, LoginBudget: cfg.LoginBudget, WarnBefore: cfg.ExpiringSoon}
 	var bus Bus = events.NewMemory()
 	if store.Dialect() == db.Postgres {
 		// Several instances may share the database: events go through
