@@ -29,6 +29,8 @@ import (
 type Config struct {
 	// Database is a SQLite file path (see db.Config.DSN).
 	Database string
+	// SQLiteSynchronous is FULL (default) or NORMAL; see db.Config.
+	SQLiteSynchronous string
 	// AdminKey fixes the admin key; empty means generate and store one.
 	AdminKey string
 	// AllowedOrigins are browser origins allowed besides same-origin and localhost.
@@ -90,7 +92,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	store, err := db.Open(ctx, db.Config{DSN: cfg.Database, Logger: cfg.Logger, Clock: cfg.Clock})
+	store, err := db.Open(ctx, db.Config{DSN: cfg.Database, Logger: cfg.Logger, Clock: cfg.Clock, SQLiteSynchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, err
 	}
