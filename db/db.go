@@ -57,7 +57,7 @@ type Config struct {
 	// loss may roll back the last commits (a process crash loses nothing
 	// either way). See docs/limits.md, "Durability".
 	SQLiteSynchronous string
-	Logger   *slog.Logger
+	Logger            *slog.Logger
 	// Clock stamps created_at columns; nil means the wall clock.
 	Clock clock.Clock
 }
