@@ -61,19 +61,21 @@ func sessiondBinary(t *testing.T) string {
 type child struct {
 	cmd    *exec.Cmd
 	url    string // http://127.0.0.1:port
+	stdout *syncBuffer
 	stderr *syncBuffer
 	done   chan struct{}
 }
 
-// startChild runs the binary on dsn with the admin key and extra flags,
-// and waits until /readyz answers.
+// startChild runs the binary on dsn with the admin key (SESSIOND_ADMIN_KEY;
+// "" to let it generate and print one) and extra flags, and waits until
+// /readyz answers.
 func startChild(t *testing.T, dsn, adminKey string, args ...string) *child {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(sessiondBinary(t), append([]string{"-addr", addr, "-db", dsn}, args...)...)
 	cmd.Env = append(os.Environ(), "SESSIOND_ADMIN_KEY="+adminKey)
-	c := &child{cmd: cmd, url: "http://" + addr, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
+	c := &child{cmd: cmd, url: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = c.stdout, c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start sessiond: %v", err)
 	}
