@@ -63,7 +63,9 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	secrets = append(secrets, cs.CreateSession.Token)
 
 	// Validation, an invalid token, subscriptions and a pushed end.
-	var me struct{ Me struct{ Session struct{ ID string } } }
+	var me struct {
+		Me struct{ Session struct{ ID string } }
+	}
 	c.must(t, first, `{ me { session { id } } }`, nil, &me)
 	if r, _ := c.do("sds_"+strings.Repeat("x", 43), `{ me { session { id } } }`, nil); r.code() != "UNAUTHENTICATED" {
 		t.Fatalf("an unknown token answered %q", r.code())
