@@ -41,6 +41,8 @@ type config struct {
 	demo           bool
 	trustProxy     bool
 	timeScale      float64
+	timeOrigin     string
+	sqliteSync     string
 	expiringSoon   time.Duration
 	activityFlush  time.Duration
 	wsKeepAlive    time.Duration
@@ -64,6 +66,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.demo, "demo", false, "on an empty database: create a demo tenant, admin and member, turn the portal on, print their credentials")
 	fs.BoolVar(&c.trustProxy, "trust-proxy-headers", env("SESSIOND_TRUST_PROXY_HEADERS", "") == "true", "take client IPs from X-Forwarded-For (only behind a proxy that sets it) (SESSIOND_TRUST_PROXY_HEADERS)")
 	fs.Float64Var(&c.timeScale, "time-scale", 1, "TESTS ONLY: run the server's clock this many times faster than real time (e.g. 60: a minute passes in a second)")
+	fs.StringVar(&c.timeOrigin, "time-origin", "", "TESTS ONLY: with -time-scale, the RFC 3339 instant at which the scaled clock equals the wall clock (default: the start), so restarts keep one timeline")
+	fs.StringVar(&c.sqliteSync, "sqlite-synchronous", env("SESSIOND_SQLITE_SYNCHRONOUS", "FULL"), "SQLite only: FULL syncs every commit (survives power loss), NORMAL only at checkpoints (faster; a power loss may lose the last commits) (SESSIOND_SQLITE_SYNCHRONOUS)")
 	fs.DurationVar(&c.expiringSoon, "expiring-soon", envDuration(getenv, "SESSIOND_EXPIRING_SOON", 2*time.Minute), "send EXPIRING_SOON this long before a session's deadline (SESSIOND_EXPIRING_SOON)")
 	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
 	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
@@ -117,12 +121,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	acfg := app.Config{
 		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
-		TrustProxyHeaders: cfg.trustProxy, Logger: log,
+		TrustProxyHeaders: cfg.trustProxy, Logger: log, SQLiteSynchronous: cfg.sqliteSync,
 		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush, WebsocketKeepAlive: cfg.wsKeepAlive,
 	}
 	if cfg.timeScale != 1 {
 		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)
 		acfg.Clock = clock.NewScaled(cfg.timeScale)
+		if cfg.timeOrigin != "" {
+			origin, err := time.Parse(time.RFC3339Nano, cfg.timeOrigin)
+			if err != nil {
+				return fmt.Errorf("-time-origin: %w", err)
+			}
+			acfg.Clock = clock.NewScaledFrom(cfg.timeScale, origin)
+		}
 	}
 	a, err := app.Open(ctx, acfg)
 	if err != nil {

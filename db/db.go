@@ -53,7 +53,13 @@ type Config struct {
 	DSN string
 	// MaxConns bounds PostgreSQL's connection pool (default 20).
 	MaxConns int
-	Logger   *slog.Logger
+	// SQLiteSynchronous is SQLite's synchronous setting in WAL mode: FULL
+	// (the default) syncs the WAL on every commit, so a committed write
+	// survives a power loss; NORMAL syncs only at checkpoints, so a power
+	// loss may roll back the last commits (a process crash loses nothing
+	// either way). See docs/limits.md, "Durability".
+	SQLiteSynchronous string
+	Logger            *slog.Logger
 	// Clock stamps created_at columns; nil means the wall clock.
 	Clock clock.Clock
 }
@@ -88,7 +94,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	sync, err := sqliteSynchronous(cfg.SQLiteSynchronous)
+	if err != nil {
+		return nil, err
+	}
+	q.Add("_pragma", "synchronous("+sync+")")
 	// BEGIN IMMEDIATE: a write transaction takes the write lock up front, so
 	// two writers queue on the busy timeout instead of failing mid-transaction.
 	q.Set("_txlock", "immediate")
@@ -114,6 +124,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// sqliteSynchronous validates a synchronous setting; empty means FULL.
+func sqliteSynchronous(s string) (string, error) {
+	switch v := strings.ToUpper(strings.TrimSpace(s)); v {
+	case "":
+		return "FULL", nil
+	case "FULL", "NORMAL", "EXTRA":
+		return v, nil
+	default:
+		return "", fmt.Errorf("SQLite synchronous setting %q: want FULL, NORMAL or EXTRA", s)
+	}
 }
 
 func (d *DB) migrate(ctx context.Context, files fs.FS) error {

@@ -59,6 +59,7 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, clk clock.C
 		_ = sqldb.Close()
 		return nil, err
 	}
+	d.warnIfNotDurable(ctx)
 	return d, nil
 }
 

@@ -28,9 +28,15 @@ import (
 // admin key and, when clk is not nil, a fake clock.
 func cluster(t *testing.T, n int, clk clock.Clock) []*graphtest.Server {
 	t.Helper()
+	return clusterWith(t, n, clk)
+}
+
+// clusterWith is cluster with extra options for every instance.
+func clusterWith(t *testing.T, n int, clk clock.Clock, extra ...graphtest.Option) []*graphtest.Server {
+	t.Helper()
 	graphtest.RequirePostgres(t)
 	dsn := graphtest.FreshDatabase(t)
-	opts := []graphtest.Option{graphtest.WithDatabase(dsn), graphtest.InCluster()}
+	opts := append([]graphtest.Option{graphtest.WithDatabase(dsn), graphtest.InCluster()}, extra...)
 	if clk != nil {
 		opts = append(opts, graphtest.WithClock(clk))
 	}

@@ -118,10 +118,11 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	log := cfg.Logger
 	originOK := wstransport.AllowOrigins(cfg.AllowedOrigins)
 
-	srv := handler.New(NewExecutableSchema(Config{
+	es := NewExecutableSchema(Config{
 		Resolvers:  &Resolver{Deps: deps},
 		Directives: DirectiveRoot{Admin: requireAdmin},
-	}))
+	})
+	srv := handler.New(es)
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	// Our own websocket transport on gorilla (see graph/wstransport): one
@@ -139,6 +140,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{max: cfg.MaxDepth})
+	srv.Use(inputCheck{schema: es.Schema()}) // NUL bytes, invalid UTF-8, over-long strings: see inputs.go
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.AroundResponses(responseLoaders(sourceOf(deps)))
 	srv.SetErrorPresenter(errorPresenter(log))

@@ -28,6 +28,8 @@ import (
 type Config struct {
 	// Database is a SQLite file path (see db.Config.DSN).
 	Database string
+	// SQLiteSynchronous is FULL (default) or NORMAL; see db.Config.
+	SQLiteSynchronous string
 	// AdminKey fixes the admin key; empty means generate and store one.
 	AdminKey string
 	// AllowedOrigins are browser origins allowed besides same-origin and localhost.
@@ -45,8 +47,9 @@ type Config struct {
 	NoNotify bool
 	// ExpiringSoon is how long before a deadline EXPIRING_SOON is sent (default 2 min).
 	ExpiringSoon time.Duration
-	// LoginLimit punishes repeated login failures (default ratelimit.DefaultPolicy).
-	LoginLimit ratelimit.Policy
+	// LoginBudget slows and refuses repeated login failures (default
+	// ratelimit.DefaultBudget).
+	LoginBudget ratelimit.Budget
 	// WebsocketKeepAlive is the websocket ping interval (default 15 s).
 	WebsocketKeepAlive time.Duration
 	// WebsocketInitTimeout closes websockets that send no connection_init
@@ -89,7 +92,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	store, err := db.Open(ctx, db.Config{DSN: cfg.Database, Logger: cfg.Logger, Clock: cfg.Clock})
+	store, err := db.Open(ctx, db.Config{DSN: cfg.Database, Logger: cfg.Logger, Clock: cfg.Clock, SQLiteSynchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +101,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	scfg := session.Config{ActivityFlush: cfg.ActivityFlush, LoginLimit: cfg.LoginLimit, WarnBefore: cfg.ExpiringSoon}
+	scfg := session.Config{ActivityFlush: cfg.ActivityFlush, LoginBudget: cfg.LoginBudget, WarnBefore: cfg.ExpiringSoon}
 	var bus Bus = events.NewMemory()
 	if store.Dialect() == db.Postgres {
 		// Several instances may share the database: events go through

@@ -18,6 +18,13 @@ func NewScaled(factor float64) *Scaled {
 	return &Scaled{Factor: factor, start: now, origin: now.UTC()}
 }
 
+// NewScaledFrom returns a clock that was at origin when the wall clock was
+// at origin, and runs factor times faster: a pure function of wall time,
+// so processes given the same origin agree, across restarts too.
+func NewScaledFrom(factor float64, origin time.Time) *Scaled {
+	return &Scaled{Factor: factor, start: origin, origin: origin.UTC()}
+}
+
 // Now returns the scaled time.
 func (s *Scaled) Now() time.Time {
 	return s.origin.Add(time.Duration(float64(time.Since(s.start)) * s.Factor))

@@ -1,171 +1,210 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// policy lets 2 failures pass; the attempt after them waits 1 s, then 2 s,
-// 4 s…, and 6 failures within 10 minutes lock a key out.
-var policy = Policy{Free: 2, BaseDelay: time.Second, MaxFailures: 6, Window: 10 * time.Minute}
+// budget: a pair gets 2 quick failures, then 1 s, 2 s… and stops after 4;
+// a client 4 quick ones over all emails and stops after 8; an email past 5
+// failures takes clean clients one at a time, 1 s apart, doubling.
+var budget = Budget{
+	Pair:   Policy{Free: 2, BaseDelay: time.Second, MaxDelay: time.Minute, Max: 4, Window: 10 * time.Minute},
+	Client: Policy{Free: 4, BaseDelay: time.Second, MaxDelay: time.Minute, Max: 8, Window: 10 * time.Minute},
+	Email:  Policy{Free: 5, BaseDelay: time.Second, MaxDelay: 4 * time.Second, Window: 10 * time.Minute},
+}
 
-func wantAllow(t *testing.T, l *Limiter, key string, now time.Time) {
-	t.Helper()
-	if ok, wait := l.Allow(key, now); !ok || wait != 0 {
-		t.Fatalf("Allow(%q, t0+%v) = (%v, %v), want (true, 0)", key, now.Sub(t0), ok, wait)
+type harness struct {
+	t *testing.T
+	l *Limiter
+	m *Memory
+}
+
+func newHarness(t *testing.T) harness {
+	m := NewMemory()
+	return harness{t: t, l: New(budget, m), m: m}
+}
+
+// fail makes a failed attempt and requires it to be allowed.
+func (h harness) fail(email, ip string, now time.Time) {
+	h.t.Helper()
+	if _, wait, err := h.l.Reserve(context.Background(), email, ip, now); err != nil || wait != 0 {
+		h.t.Fatalf("Reserve(%s, %s, t0+%v) = wait %v err %v, want allowed", email, ip, now.Sub(t0), wait, err)
 	}
 }
 
-func wantRefuse(t *testing.T, l *Limiter, key string, now time.Time, wait time.Duration) {
-	t.Helper()
-	if ok, got := l.Allow(key, now); ok || got != wait {
-		t.Fatalf("Allow(%q, t0+%v) = (%v, %v), want (false, %v)", key, now.Sub(t0), ok, got, wait)
+// succeed makes an attempt with the right password and requires it allowed.
+func (h harness) succeed(email, ip string, now time.Time) {
+	h.t.Helper()
+	a, wait, err := h.l.Reserve(context.Background(), email, ip, now)
+	if err != nil || wait != 0 {
+		h.t.Fatalf("Reserve(%s, %s, t0+%v) = wait %v err %v, want allowed", email, ip, now.Sub(t0), wait, err)
+	}
+	if err := h.l.Refund(context.Background(), a, now); err != nil {
+		h.t.Fatal(err)
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	t.Run("unknown key is allowed", func(t *testing.T) {
-		wantAllow(t, New(policy, 10), "k", t0)
+// refused requires an attempt to be refused with exactly wait.
+func (h harness) refused(email, ip string, now time.Time, want time.Duration) {
+	h.t.Helper()
+	a, wait, err := h.l.Reserve(context.Background(), email, ip, now)
+	if err != nil || a != nil || wait != want {
+		h.t.Fatalf("Reserve(%s, %s, t0+%v) = attempt %v wait %v err %v, want refused for %v", email, ip, now.Sub(t0), a != nil, wait, err, want)
+	}
+}
+
+func TestPair(t *testing.T) {
+	t.Run("free failures pass, then each waits twice as long", func(t *testing.T) {
+		h := newHarness(t)
+		h.fail("ann", "ip1", t0)
+		h.fail("ann", "ip1", t0)
+		h.refused("ann", "ip1", t0, time.Second)
+		h.fail("ann", "ip1", t0.Add(time.Second))
+		h.refused("ann", "ip1", t0.Add(time.Second), 2*time.Second)
 	})
+	t.Run("max failures stop the pair until the window ends", func(t *testing.T) {
+		h := newHarness(t)
+		now := t0
+		for range budget.Pair.Max {
+			h.fail("ann", "ip1", now)
+			now = now.Add(time.Minute)
+		}
+		h.refused("ann", "ip1", now, t0.Add(budget.Pair.Window).Sub(now))
+		h.fail("ann", "ip1", t0.Add(budget.Pair.Window))
+	})
+	t.Run("a refused attempt counts for nothing", func(t *testing.T) {
+		h := newHarness(t)
+		h.fail("ann", "ip1", t0)
+		h.fail("ann", "ip1", t0)
+		for range 50 {
+			h.refused("ann", "ip1", t0, time.Second)
+		}
+		// Had the refusals counted, the pair would be stopped for the window.
+		h.fail("ann", "ip1", t0.Add(time.Second))
+	})
+	t.Run("a success forgets the pair", func(t *testing.T) {
+		h := newHarness(t)
+		h.fail("ann", "ip1", t0)
+		h.succeed("ann", "ip1", t0)
+		h.fail("ann", "ip1", t0)
+		h.fail("ann", "ip1", t0)
+		h.refused("ann", "ip1", t0, time.Second)
+	})
+}
 
-	t.Run("free failures pass without delay, the next attempt waits", func(t *testing.T) {
-		l := New(policy, 10)
-		for i := range policy.Free - 1 {
-			l.Fail("k", t0)
-			if ok, wait := l.Allow("k", t0); !ok || wait != 0 {
-				t.Fatalf("after %d failures: Allow = (%v, %v), want (true, 0)", i+1, ok, wait)
+func TestClient(t *testing.T) {
+	t.Run("one client guessing many emails is slowed and stopped", func(t *testing.T) {
+		h := newHarness(t)
+		for i := range budget.Client.Free {
+			h.fail(fmt.Sprintf("u%d", i), "ip1", t0)
+		}
+		h.refused("fresh", "ip1", t0, time.Second)
+		// Another client is not affected.
+		h.fail("fresh", "ip2", t0)
+	})
+	t.Run("a success does not reset the client for other emails", func(t *testing.T) {
+		h := newHarness(t)
+		for i := range budget.Client.Free - 1 {
+			h.fail(fmt.Sprintf("u%d", i), "ip1", t0)
+		}
+		h.succeed("mine", "ip1", t0)
+		h.fail("other", "ip1", t0)
+		h.refused("another", "ip1", t0, time.Second)
+	})
+	t.Run("a success gives back its own reservation", func(t *testing.T) {
+		h := newHarness(t)
+		for i := range budget.Client.Free - 1 {
+			h.fail(fmt.Sprintf("u%d", i), "ip1", t0)
+		}
+		// This success reserved the last free attempt and its wait; the
+		// refund gives back both.
+		h.succeed("mine", "ip1", t0)
+		h.succeed("mine", "ip1", t0)
+		h.fail("other", "ip1", t0)
+	})
+}
+
+func TestEmailCeiling(t *testing.T) {
+	hammer := func(h harness, now time.Time) {
+		// Attackers from three addresses reach the ceiling.
+		for _, ip := range []string{"evil1", "evil1", "evil2", "evil2", "evil3"} {
+			h.fail("ann", ip, now)
+		}
+	}
+	t.Run("over the ceiling a failing client waits for the window", func(t *testing.T) {
+		h := newHarness(t)
+		hammer(h, t0)
+		h.refused("ann", "evil1", t0.Add(time.Minute), budget.Email.Window-time.Minute)
+	})
+	t.Run("over the ceiling a clean client still gets in, one at a time", func(t *testing.T) {
+		h := newHarness(t)
+		hammer(h, t0)
+		// The ceiling's spacing was set by the last failure.
+		h.refused("ann", "home", t0, time.Second)
+		h.succeed("ann", "home", t0.Add(time.Second))
+		// The right password's attempt was refunded: the next clean client
+		// waits no longer than it did.
+		h.succeed("ann", "office", t0.Add(time.Second))
+	})
+	t.Run("the email is never locked: spacing is capped", func(t *testing.T) {
+		h := newHarness(t)
+		now := t0
+		for i := range 40 {
+			ip := fmt.Sprintf("bot%d", i)
+			a, wait, _ := h.l.Reserve(context.Background(), "ann", ip, now)
+			if wait > budget.Email.MaxDelay {
+				t.Fatalf("attempt %d waits %v, more than the cap %v", i, wait, budget.Email.MaxDelay)
+			}
+			if a == nil {
+				now = now.Add(wait)
+				h.fail("ann", ip, now)
 			}
 		}
-		l.Fail("k", t0)
-		wantRefuse(t, l, "k", t0, policy.BaseDelay)
-	})
-
-	t.Run("each failure beyond free doubles the wait", func(t *testing.T) {
-		l := New(policy, 10)
-		now := t0
-		for range policy.Free - 1 {
-			l.Fail("k", now)
+		_, wait, _ := h.l.Reserve(context.Background(), "ann", "home", now)
+		if wait > budget.Email.MaxDelay {
+			t.Fatalf("a clean client waits %v, want at most %v", wait, budget.Email.MaxDelay)
 		}
-		for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
-			l.Fail("k", now)
-			wantRefuse(t, l, "k", now, wait)
-			wantRefuse(t, l, "k", now.Add(wait-time.Millisecond), time.Millisecond)
-			now = now.Add(wait)
-			wantAllow(t, l, "k", now)
-		}
-	})
-
-	t.Run("max failures lock out until the window ends", func(t *testing.T) {
-		l := New(policy, 10)
-		now := t0
-		for i := range policy.MaxFailures {
-			now = t0.Add(time.Duration(i) * time.Minute)
-			l.Fail("k", now)
-		}
-		end := t0.Add(policy.Window)
-		wantRefuse(t, l, "k", now, end.Sub(now))
-		wantRefuse(t, l, "k", end.Add(-time.Second), time.Second)
-		wantAllow(t, l, "k", end)
-	})
-
-	t.Run("after the window a failure starts afresh", func(t *testing.T) {
-		l := New(policy, 10)
-		for range policy.Free + 2 {
-			l.Fail("k", t0)
-		}
-		later := t0.Add(policy.Window)
-		wantAllow(t, l, "k", later)
-		// A new window: the first failures are free again.
-		for range policy.Free - 1 {
-			l.Fail("k", later)
-		}
-		wantAllow(t, l, "k", later)
-		l.Fail("k", later)
-		wantRefuse(t, l, "k", later, policy.BaseDelay)
-	})
-
-	t.Run("asking after the window frees the key", func(t *testing.T) {
-		l := New(policy, 10)
-		l.Fail("k", t0)
-		wantAllow(t, l, "k", t0.Add(policy.Window))
-		if n := l.keys.Len(); n != 0 {
-			t.Fatalf("limiter holds %d keys after the window, want 0", n)
-		}
-	})
-
-	t.Run("failing after the window without asking starts afresh", func(t *testing.T) {
-		l := New(policy, 10)
-		for range policy.MaxFailures - 1 {
-			l.Fail("k", t0)
-		}
-		later := t0.Add(policy.Window + time.Second)
-		// One more failure would lock the key out if the count carried over.
-		l.Fail("k", later)
-		wantAllow(t, l, "k", later)
-	})
-
-	t.Run("reset forgets failures", func(t *testing.T) {
-		l := New(policy, 10)
-		for range policy.MaxFailures {
-			l.Fail("k", t0)
-		}
-		l.Reset("k")
-		wantAllow(t, l, "k", t0)
-		for range policy.Free - 1 {
-			l.Fail("k", t0)
-		}
-		wantAllow(t, l, "k", t0)
-	})
-
-	t.Run("keys are independent", func(t *testing.T) {
-		l := New(policy, 10)
-		for range policy.MaxFailures {
-			l.Fail("a", t0)
-		}
-		wantRefuse(t, l, "a", t0, policy.Window)
-		wantAllow(t, l, "b", t0)
-		l.Fail("b", t0)
-		wantAllow(t, l, "b", t0)
-		l.Reset("b")
-		wantRefuse(t, l, "a", t0, policy.Window)
 	})
 }
 
-func TestBoundedSize(t *testing.T) {
-	const size = 3
-	l := New(policy, size)
-	lockOut := func(key string) {
-		for range policy.MaxFailures {
-			l.Fail(key, t0)
-		}
+func TestParallelAttemptsAreCountedBeforeTheyRun(t *testing.T) {
+	h := newHarness(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a, _, _ := h.l.Reserve(context.Background(), "ann", "ip1", t0); a != nil {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
 	}
-	lockOut("oldest")
-	for i := range size {
-		lockOut(fmt.Sprintf("k%d", i))
-	}
-	if n := l.keys.Len(); n != size {
-		t.Fatalf("limiter holds %d keys, want at most %d", n, size)
-	}
-	// The oldest key was forgotten to make room; the newest are remembered.
-	wantAllow(t, l, "oldest", t0)
-	for i := range size {
-		wantRefuse(t, l, fmt.Sprintf("k%d", i), t0, policy.Window)
+	wg.Wait()
+	if allowed != budget.Pair.Free {
+		t.Fatalf("%d of 50 parallel attempts allowed, want the pair's %d", allowed, budget.Pair.Free)
 	}
 }
 
-func TestDefaultPolicy(t *testing.T) {
-	l := New(DefaultPolicy(), 10)
-	for range 2 {
-		l.Fail("k", t0)
+func TestPrune(t *testing.T) {
+	h := newHarness(t)
+	h.fail("ann", "ip1", t0)
+	if n := h.m.Len(); n != 3 {
+		t.Fatalf("%d counters, want 3", n)
 	}
-	wantAllow(t, l, "k", t0)
-	l.Fail("k", t0)
-	wantRefuse(t, l, "k", t0, time.Second)
-	for range 7 {
-		l.Fail("k", t0)
+	if n, _ := h.l.Prune(context.Background(), t0.Add(budget.Pair.Window-time.Second)); n != 0 {
+		t.Fatalf("pruned %d counters inside their window", n)
 	}
-	wantRefuse(t, l, "k", t0, 15*time.Minute)
+	if n, _ := h.l.Prune(context.Background(), t0.Add(budget.Pair.Window+time.Second)); n != 3 || h.m.Len() != 0 {
+		t.Fatalf("pruned %d, %d left; want 3 and 0", n, h.m.Len())
+	}
 }

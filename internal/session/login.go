@@ -3,12 +3,26 @@ package session
 import (
 	"context"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/ratelimit"
 	"github.com/sessiond/sessiond/internal/secret"
 )
+
+// Longest credentials a login accepts; longer ones are malformed (and
+// counted as failed attempts).
+const (
+	maxLoginEmailBytes    = 254 // RFC 5321's longest address
+	maxLoginPasswordBytes = 1024
+	maxLoginTenantIDBytes = 64
+)
+
+// pruneEvery is how often an instance deletes login counters whose window
+// has ended.
+const pruneEvery = 5 * time.Minute
 
 // LoginInput is what a person logs in with.
 type LoginInput struct {
@@ -19,34 +33,36 @@ type LoginInput struct {
 }
 
 // Login verifies a password and opens a session. UNAUTHENTICATED for an
-// unknown email or wrong password alike; RATE_LIMITED after repeated
-// failures for the email or the IP address; BAD_USER_INPUT when the user
-// belongs to several tenants and none is named.
+// unknown email or wrong password alike; RATE_LIMITED (with RetryAfter)
+// when the login budget refuses the attempt (see package ratelimit);
+// BAD_USER_INPUT for malformed credentials (NUL bytes, invalid UTF-8, over
+// long), which count as a failed attempt, and when the user belongs to
+// several tenants and none is named.
+//
+// The attempt is counted before the password is checked, in one atomic
+// step with the budget's check, so parallel guesses cannot all pass the
+// check before any is counted; a right password refunds it.
 func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	now := s.clock.Now()
-	emailKey := strings.ToLower(strings.TrimSpace(in.Email))
-	ipKey := in.Client.IPAddress
-	for _, k := range []struct {
-		l   *ratelimit.Limiter
-		key string
-	}{{s.emails, emailKey}, {s.ips, ipKey}} {
-		if k.key == "" {
-			continue
-		}
-		if ok, wait := k.l.Allow(k.key, now); !ok {
-			e := apperr.Errorf(apperr.RateLimited, "too many failed logins; try again in %d seconds", int(wait.Seconds()+0.999))
-			e.RetryAfter = wait
-			return Grant{}, e
-		}
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	attempt, wait, err := s.logins.Reserve(ctx, email, in.Client.IPAddress, now)
+	if err != nil {
+		return Grant{}, err
+	}
+	if wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		e := apperr.Errorf(apperr.RateLimited, "too many failed logins; try again in %d seconds", secs)
+		e.RetryAfter = time.Duration(secs) * time.Second
+		return Grant{}, e
+	}
+	s.maybePrune(ctx, now)
+	if err := checkCredentials(in); err != nil {
+		return Grant{}, err
 	}
 	fail := func() (Grant, error) {
-		s.emails.Fail(emailKey, now)
-		if ipKey != "" {
-			s.ips.Fail(ipKey, now)
-		}
 		return Grant{}, apperr.Errorf(apperr.Unauthenticated, "the email or password is not correct")
 	}
-	u, err := s.store.UserByEmail(ctx, emailKey)
+	u, err := s.store.UserByEmail(ctx, email)
 	if err != nil {
 		if apperr.CodeOf(err) != apperr.NotFound {
 			return Grant{}, err
@@ -61,6 +77,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	if !s.checkPassword(ctx, in.Password, hash) || u.PasswordHash == "" {
 		return fail()
 	}
+	// The password is right: whatever follows, this was no guess.
+	s.refund(ctx, attempt, now)
 	tenantID := in.TenantID
 	if tenantID == "" {
 		ms, err := s.store.MembershipsByUserIDs(ctx, []string{u.ID})
@@ -81,10 +99,53 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 		// Not a member of that tenant: the same answer as a wrong password.
 		return fail()
 	}
-	if err == nil {
-		s.emails.Reset(emailKey)
-	}
 	return g, err
+}
+
+// refund gives back a right password's attempt. A failure to write it
+// leaves the attempt counted (the budget errs on the strict side) and
+// must not fail the login.
+func (s *Service) refund(ctx context.Context, a *ratelimit.Attempt, now time.Time) {
+	if err := s.logins.Refund(context.WithoutCancel(ctx), a, now); err != nil {
+		s.log.WarnContext(ctx, "refund a successful login's attempt", "err", err)
+	}
+}
+
+// maybePrune deletes ended login counters at most every pruneEvery, in
+// the background.
+func (s *Service) maybePrune(ctx context.Context, now time.Time) {
+	last := s.lastPrune.Load()
+	if now.UnixNano()-last < int64(pruneEvery) || !s.lastPrune.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	go func() {
+		if _, err := s.logins.Prune(context.WithoutCancel(ctx), now); err != nil {
+			s.log.WarnContext(ctx, "prune login counters", "err", err)
+		}
+	}()
+}
+
+// checkCredentials refuses credentials no account can have: text that is
+// not valid UTF-8 or holds NUL bytes, or longer than any stored value.
+func checkCredentials(in LoginInput) error {
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"email", in.Email, maxLoginEmailBytes},
+		{"password", in.Password, maxLoginPasswordBytes},
+		{"tenantId", in.TenantID, maxLoginTenantIDBytes},
+	} {
+		switch {
+		case !utf8.ValidString(f.value):
+			return apperr.Invalid(f.name, "%s must be valid UTF-8", f.name)
+		case strings.IndexByte(f.value, 0) >= 0:
+			return apperr.Invalid(f.name, "%s must not contain NUL characters", f.name)
+		case len(f.value) > f.max:
+			return apperr.Invalid(f.name, "%s must be at most %d bytes", f.name, f.max)
+		}
+	}
+	return nil
 }
 
 // checkPassword verifies a password with at most hashSlots argon2id

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -45,6 +46,9 @@ type Store interface {
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
 	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan policy.PolicyPlanner) (policy.Change, error)
 	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, policy.Levels, error)
+	// The login budget's counters live in the database (shared by all
+	// instances on PostgreSQL, kept across restarts on both).
+	ratelimit.Store
 }
 
 // Config tunes the service. Zero values take defaults.
@@ -56,8 +60,9 @@ type Config struct {
 	// CacheTTL is how long a validated token's session is reused without a
 	// database read (default 2 s). Ends on this instance evict at once.
 	CacheTTL time.Duration
-	// LoginLimit punishes repeated login failures.
-	LoginLimit ratelimit.Policy
+	// LoginBudget slows and refuses repeated login failures (default
+	// ratelimit.DefaultBudget).
+	LoginBudget ratelimit.Budget
 	// WarnBefore is how long before a deadline EXPIRING_SOON is sent
 	// (default 2 minutes), or half the idle timeout when that is shorter.
 	WarnBefore time.Duration
@@ -77,8 +82,10 @@ type Service struct {
 	cfg    Config
 	ua     *useragent.Parser
 	cache  *expirable.LRU[string, model.Session]
-	emails *ratelimit.Limiter
-	ips    *ratelimit.Limiter
+	logins *ratelimit.Limiter
+	// lastPrune is when this instance last deleted ended login counters
+	// (Unix nanoseconds).
+	lastPrune atomic.Int64
 	// dummyHash is checked for unknown emails, so they cost what a wrong
 	// password costs.
 	dummyHash string
@@ -103,16 +110,15 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 	if cfg.WarnBefore <= 0 {
 		cfg.WarnBefore = 2 * time.Minute
 	}
-	if cfg.LoginLimit == (ratelimit.Policy{}) {
-		cfg.LoginLimit = ratelimit.DefaultPolicy()
+	if cfg.LoginBudget == (ratelimit.Budget{}) {
+		cfg.LoginBudget = ratelimit.DefaultBudget()
 	}
 	dummy, _ := secret.HashPassword(secret.NewToken("dummy"))
 	s := &Service{
 		store: store, bus: bus, clock: clk, log: log, cfg: cfg,
 		ua:        useragent.NewParser(),
 		cache:     expirable.NewLRU[string, model.Session](100_000, nil, cfg.CacheTTL),
-		emails:    ratelimit.New(cfg.LoginLimit, 100_000),
-		ips:       ratelimit.New(cfg.LoginLimit, 100_000),
+		logins:    ratelimit.New(cfg.LoginBudget, store),
 		dummyHash: dummy,
 		pending:   map[string]time.Time{},
 		written:   map[string]writtenActivity{},
