@@ -15,8 +15,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
@@ -65,13 +63,17 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxDepth refuses operations nested deeper than this (default 12).
 	MaxDepth int
-	// MaxComplexity refuses operations costlier than this (default 1000).
+	// MaxComplexity refuses operations costlier than this (default 10 000):
+	// a field costs 1, a list its page size (or an assumed size) times its
+	// selection (see cost.go).
 	MaxComplexity int
 	// AllowedOrigins lists browser origins allowed besides the same origin
 	// and localhost, for CORS and websocket upgrades; "*" allows any.
 	AllowedOrigins []string
 	// KeepAlive is the websocket ping interval (default 15 s).
 	KeepAlive time.Duration
+	// Limits bound documents, requests and connections (see limits.go).
+	Limits Limits
 	// InitTimeout closes websockets that send no connection_init (default 10 s).
 	InitTimeout time.Duration
 }
@@ -87,7 +89,7 @@ func (c *Options) defaults() {
 		c.MaxDepth = 12
 	}
 	if c.MaxComplexity == 0 {
-		c.MaxComplexity = 1000
+		c.MaxComplexity = 10_000
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = 15 * time.Second
@@ -95,6 +97,7 @@ func (c *Options) defaults() {
 	if c.InitTimeout == 0 {
 		c.InitTimeout = 10 * time.Second
 	}
+	c.Limits.defaults()
 }
 
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
@@ -105,25 +108,25 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	log := cfg.Logger
 	originOK := gorillaws.AllowOrigins(cfg.AllowedOrigins)
 
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Deps: deps}}))
+	ipOf := func(r *http.Request) string { return clientIP(r, deps.TrustProxyHeaders) }
+	schemaCfg := Config{Resolvers: &Resolver{Deps: deps}}
+	setComplexity(&schemaCfg.Complexity)
+	srv := handler.New(NewExecutableSchema(schemaCfg))
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	// Our own websocket transport on gorilla (see graph/wstransport): one
 	// goroutine per idle connection, pings from one shared goroutine.
-	srv.AddTransport(&wstransport.Transport{
+	srv.AddTransport(limitWebsockets(&wstransport.Transport{
 		Upgrader:    websocket.Upgrader{CheckOrigin: originOK, ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}},
 		InitFunc:    wsInit(deps, log),
 		InitTimeout: cfg.InitTimeout,
 		Pinger:      wstransport.NewPinger(cfg.KeepAlive),
 		OnAccept:    onAccept,
-	})
+	}, &cfg.Limits, ipOf))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
-	srv.Use(depthLimit{max: cfg.MaxDepth})
-	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	useLimits(srv, &cfg.Limits, cfg.MaxDepth, cfg.MaxComplexity)
 	srv.AroundResponses(responseLoaders(deps.Store))
 	srv.SetErrorPresenter(errorPresenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
@@ -143,7 +146,8 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	})
 
 	api := withLoaders(deps.Store, authenticate(deps, withWSHolder(badRequestFor422(srv))))
-	api = limitBody(cfg.MaxBodyBytes, api)
+	api = limitBody(cfg.MaxBodyBytes, checkRequest(api))
+	api = guardHTTP(&cfg.Limits, ipOf, api)
 	api = cors(originOK, api)
 
 	mux := http.NewServeMux()

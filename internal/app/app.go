@@ -54,6 +54,12 @@ type Config struct {
 	// in time (default 10 s).
 	WebsocketInitTimeout time.Duration
 
+	// Limits bound documents, requests and connections (zero fields take
+	// graph.DefaultLimits); MaxDepth and MaxComplexity bound operations
+	// (defaults 12 and 10 000).
+	Limits                  graph.Limits
+	MaxDepth, MaxComplexity int
+
 	Logger *slog.Logger
 	// Clock is the time source; nil means the wall clock.
 	Clock clock.Clock
@@ -138,7 +144,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Store: store, Directory: dir, Sessions: sessions,
 		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
 		TrustProxyHeaders: cfg.TrustProxyHeaders, Logger: cfg.Logger,
-	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout, KeepAlive: cfg.WebsocketKeepAlive})
+	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout, KeepAlive: cfg.WebsocketKeepAlive,
+		Limits: cfg.Limits, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity})
 
 	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
+	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/secret"
@@ -53,6 +54,9 @@ func WithAdminKey(key string) Option { return func(cfg *app.Config) { cfg.AdminK
 func WithInitTimeout(d time.Duration) Option {
 	return func(cfg *app.Config) { cfg.WebsocketInitTimeout = d }
 }
+
+// WithLimits changes the server's limits (see graph.Limits) from their defaults.
+func WithLimits(f func(*graph.Limits)) Option { return func(cfg *app.Config) { f(&cfg.Limits) } }
 
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
