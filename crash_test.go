@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/graph/graphtest"
+	"github.com/sessiond/sessiond/internal/secret"
 )
 
 func TestCrashDurability(t *testing.T) {

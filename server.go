@@ -46,6 +46,7 @@ type config struct {
 	expiringSoon   time.Duration
 	activityFlush  time.Duration
 	wsKeepAlive    time.Duration
+	limits         *limitFlags
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -71,6 +72,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.expiringSoon, "expiring-soon", envDuration(getenv, "SESSIOND_EXPIRING_SOON", 2*time.Minute), "send EXPIRING_SOON this long before a session's deadline (SESSIOND_EXPIRING_SOON)")
 	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
 	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
+	c.limits = registerLimitFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -124,6 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TrustProxyHeaders: cfg.trustProxy, Logger: log, SQLiteSynchronous: cfg.sqliteSync,
 		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush, WebsocketKeepAlive: cfg.wsKeepAlive,
 	}
+	acfg.Limits, acfg.MaxDepth, acfg.MaxComplexity = cfg.limits.resolve()
 	if cfg.timeScale != 1 {
 		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)
 		acfg.Clock = clock.NewScaled(cfg.timeScale)
@@ -178,8 +181,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Addr: cfg.addr, Handler: graph.NewServer(a),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		// Tokens and cookies fit many times over; bigger headers are refused
+		// with 431 before any handler runs.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return baseCtx },
 	}
 	srv.RegisterOnShutdown(cancelRequests)
 	errc := make(chan error, 1)
@@ -199,6 +205,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return nil
 }
+
+// maxHeaderBytes bounds a request's headers (net/http's default is 1 MiB).
+const maxHeaderBytes = 32 << 10
 
 func portOf(addr string) string {
 	if i := strings.LastIndexByte(addr, ':'); i >= 0 {

@@ -251,7 +251,7 @@ func snapshot(t *testing.T, s *graphtest.Server) string {
 	var out json.RawMessage
 	gql(t, s, `{
 		tenants { `+tenantFields+` }
-		users(first: 500) { totalCount edges { node { `+userFields+` } } }
+		users(first: 100) { totalCount edges { node { `+userFields+` } } }
 		roles { `+roleFields+` }
 		permissions { `+permissionFields+` }
 		adminPortal { `+portalFields+` }

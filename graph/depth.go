@@ -27,7 +27,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]bool{}); depth > d.max {
+	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]int{}); depth > d.max {
 		return &gqlerror.Error{
 			Message:    fmt.Sprintf("the operation is nested %d levels deep; the limit is %d", depth, d.max),
 			Extensions: map[string]any{"code": errcode.ValidationFailed}, // answered 400; the presenter shows BAD_USER_INPUT
@@ -36,7 +36,12 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	return nil
 }
 
-func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
+// selectionDepth is the depth of set. Each fragment is measured once and
+// remembered in memo: its depth does not depend on where it is spread, and
+// walking it again at every spread is exponential in a document whose
+// fragments each spread the next one twice. A fragment met again while it
+// is being measured (a cycle, refused by validation) counts as 0.
+func selectionDepth(set ast.SelectionSet, memo map[string]int) int {
 	deepest := 0
 	for _, sel := range set {
 		d := 0
@@ -45,16 +50,19 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 			if strings.HasPrefix(s.Name, "__") {
 				continue
 			}
-			d = 1 + selectionDepth(s.SelectionSet, visiting)
+			d = 1 + selectionDepth(s.SelectionSet, memo)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, visiting)
+			d = selectionDepth(s.SelectionSet, memo)
 		case *ast.FragmentSpread:
-			if s.Definition == nil || visiting[s.Name] {
+			if s.Definition == nil {
 				continue
 			}
-			visiting[s.Name] = true
-			d = selectionDepth(s.Definition.SelectionSet, visiting)
-			delete(visiting, s.Name)
+			var ok bool
+			if d, ok = memo[s.Name]; !ok {
+				memo[s.Name] = 0 // while measuring: a cycle stops here
+				d = selectionDepth(s.Definition.SelectionSet, memo)
+				memo[s.Name] = d
+			}
 		}
 		deepest = max(deepest, d)
 	}

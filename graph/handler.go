@@ -15,8 +15,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
@@ -67,13 +65,17 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxDepth refuses operations nested deeper than this (default 12).
 	MaxDepth int
-	// MaxComplexity refuses operations costlier than this (default 1000).
+	// MaxComplexity refuses operations costlier than this (default 10 000):
+	// a field costs 1, a list its page size (or an assumed size) times its
+	// selection (see cost.go).
 	MaxComplexity int
 	// AllowedOrigins lists browser origins allowed besides the same origin
 	// and localhost, for CORS and websocket upgrades; "*" allows any.
 	AllowedOrigins []string
 	// KeepAlive is the websocket ping interval (default 15 s).
 	KeepAlive time.Duration
+	// Limits bound documents, requests and connections (see limits.go).
+	Limits Limits
 	// InitTimeout closes websockets that send no connection_init (default 10 s).
 	InitTimeout time.Duration
 }
@@ -89,7 +91,7 @@ func (c *Options) defaults() {
 		c.MaxDepth = 12
 	}
 	if c.MaxComplexity == 0 {
-		c.MaxComplexity = 1000
+		c.MaxComplexity = 10_000
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = 15 * time.Second
@@ -97,6 +99,7 @@ func (c *Options) defaults() {
 	if c.InitTimeout == 0 {
 		c.InitTimeout = 10 * time.Second
 	}
+	c.Limits.Defaults()
 }
 
 // NewServer returns the HTTP handler of an opened app, configured from the
@@ -107,7 +110,8 @@ func NewServer(a *app.App) http.Handler {
 		Directory: a.Directory, Sessions: a.Sessions, Auth: a.Auth, AdminKeys: a.AdminKeys,
 		Bus: a.Bus, Clock: c.Clock, Logger: c.Logger, TrustProxyHeaders: c.TrustProxyHeaders,
 		Ready: a.Store.Ping,
-	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive})
+	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive,
+		Limits: c.Limits, MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity})
 }
 
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
@@ -118,30 +122,30 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	log := cfg.Logger
 	originOK := wstransport.AllowOrigins(cfg.AllowedOrigins)
 
-	es := NewExecutableSchema(Config{
+	ipOf := func(r *http.Request) string { return clientIP(r, deps.TrustProxyHeaders) }
+	schemaCfg := Config{
 		Resolvers:  &Resolver{Deps: deps},
 		Directives: DirectiveRoot{Admin: requireAdmin},
-	})
+	}
+	setComplexity(&schemaCfg.Complexity)
+	es := NewExecutableSchema(schemaCfg)
 	srv := handler.New(es)
 	// SSE must come before POST: POST.Supports ignores the Accept header.
 	srv.AddTransport(transport.SSE{})
 	// Our own websocket transport on gorilla (see graph/wstransport): one
 	// goroutine per idle connection, pings from one shared goroutine.
-	srv.AddTransport(&wstransport.Transport{
+	srv.AddTransport(limitWebsockets(&wstransport.Transport{
 		Upgrader:    websocket.Upgrader{CheckOrigin: originOK, ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}},
 		InitFunc:    wsInit(deps, log),
 		InitTimeout: cfg.InitTimeout,
 		Pinger:      wstransport.NewPinger(cfg.KeepAlive),
 		OnAccept:    onAccept,
-	})
+	}, &cfg.Limits, ipOf))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
-	srv.Use(depthLimit{max: cfg.MaxDepth})
+	useLimits(srv, &cfg.Limits, cfg.MaxDepth, cfg.MaxComplexity)
 	srv.Use(inputCheck{schema: es.Schema()}) // NUL bytes, invalid UTF-8, over-long strings: see inputs.go
-	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.AroundResponses(responseLoaders(sourceOf(deps)))
 	srv.SetErrorPresenter(errorPresenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
@@ -163,7 +167,8 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	})
 
 	api := withLoaders(sourceOf(deps), authenticate(deps, withWSHolder(badRequestFor422(srv))))
-	api = limitBody(cfg.MaxBodyBytes, api)
+	api = limitBody(cfg.MaxBodyBytes, checkRequest(api))
+	api = guardHTTP(&cfg.Limits, ipOf, api)
 	api = cors(originOK, api)
 
 	mux := http.NewServeMux()

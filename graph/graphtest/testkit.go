@@ -55,6 +55,9 @@ func WithInitTimeout(d time.Duration) Option {
 	return func(cfg *app.Config) { cfg.WebsocketInitTimeout = d }
 }
 
+// WithLimits changes the server's limits (see graph.Limits) from their defaults.
+func WithLimits(f func(*graph.Limits)) Option { return func(cfg *app.Config) { f(&cfg.Limits) } }
+
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
 

@@ -12,6 +12,8 @@ import (
 
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -51,8 +53,27 @@ type Transport struct {
 	InitFunc InitFunc
 	// InitTimeout closes connections that send no connection_init (4408).
 	InitTimeout time.Duration
-	// ReadLimit bounds one incoming message (default 1 MiB).
+	// ReadLimit bounds one incoming message (default 64 KiB); a larger one
+	// closes the connection with 1009.
 	ReadLimit int64
+	// MaxConnsPerIP and MaxConns bound open connections per client address
+	// and in total (0: unbounded); a connection beyond them is closed at
+	// once with CloseTooManyConnsFromIP or CloseTooManyConns.
+	MaxConnsPerIP, MaxConns int
+	// ClientIP names a request's client address (default: its peer
+	// address); sessiond passes the one that honours -trust-proxy-headers.
+	ClientIP func(*http.Request) string
+	// MaxOperations bounds the operations running on one connection (0:
+	// unbounded); a subscribe beyond it gets a RATE_LIMITED error and the
+	// connection stays open.
+	MaxOperations int
+	// MessageRate bounds incoming messages per second, pings included,
+	// with bursts of twice as many (0: unbounded); a faster client is
+	// closed with CloseMessageRate.
+	MessageRate int
+
+	slotsOnce sync.Once
+	slots     *connSlots
 	// Pinger sends keep-alive pings for all connections (nil: none).
 	Pinger *Pinger
 	// OnAccept is called with each accepted connection, so the application
@@ -77,17 +98,25 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	// context (cancelled when the handler returns) and serve the connection
 	// on a fresh goroutine, so the HTTP middleware's frames and the parsed
 	// request are not kept for the connection's whole life.
+	ip := t.clientIP(r)
+	if code, reason := t.admit(ip); code != 0 {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		_ = ws.Close()
+		return
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &Conn{ws: ws, proto: ws.Subprotocol(), exec: exec, ctx: ctx, cancel: cancel, ops: map[string]*operation{}}
+	c := &Conn{ws: ws, proto: ws.Subprotocol(), exec: exec, ctx: ctx, cancel: cancel, ops: map[string]*operation{},
+		rate: newBucket(t.MessageRate), maxOps: t.MaxOperations, release: func() { t.release(ip) }}
 	if c.proto == "" {
 		c.proto = LegacyWS
 	}
+	ws.SetPingHandler(c.onPing)
 	if t.OnAccept != nil {
 		t.OnAccept(r, c)
 	}
 	limit := t.ReadLimit
 	if limit <= 0 {
-		limit = 1 << 20
+		limit = 64 << 10
 	}
 	ws.SetReadLimit(limit)
 	go c.serve(t)
@@ -129,6 +158,30 @@ type Conn struct {
 	ops    map[string]*operation
 
 	lastPong atomicInt64
+
+	rate    *bucket // incoming messages; read loop only
+	maxOps  int
+	release func() // gives back the connection's slot
+}
+
+// onPing answers a client's websocket ping unless the client sends
+// messages faster than allowed (a ping costs a write, so it counts).
+func (c *Conn) onPing(data string) error {
+	if !c.rate.allow() {
+		c.closeTooFast()
+		return errTooFast
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
+	if err == websocket.ErrCloseSent {
+		return nil
+	}
+	return err
+}
+
+var errTooFast = errors.New("too many messages")
+
+func (c *Conn) closeTooFast() {
+	c.WriteClose(CloseMessageRate, "too many messages: slow down")
 }
 
 type message struct {
@@ -148,6 +201,10 @@ func (c *Conn) readLoop(t *Transport) {
 		var m message
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
+			return
+		}
+		if !c.rate.allow() {
+			c.closeTooFast()
 			return
 		}
 		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
@@ -251,6 +308,14 @@ func (c *Conn) start(m message) bool {
 		c.mu.Unlock()
 		c.WriteClose(CloseDuplicateID, "Subscriber for "+text.Truncate(m.ID, 80)+" already exists")
 		return false
+	}
+	if c.maxOps > 0 && len(c.ops) >= c.maxOps {
+		c.mu.Unlock()
+		c.sendErrors(m.ID, gqlerror.List{{
+			Message:    fmt.Sprintf("too many operations on this connection (the limit is %d): complete one first", c.maxOps),
+			Extensions: map[string]any{"code": "RATE_LIMITED", "limit": "wsSubscriptions"},
+		}})
+		return true
 	}
 	connCtx := c.ctx
 	op := &operation{id: m.ID}
@@ -391,6 +456,9 @@ func (c *Conn) WriteClose(code int, reason string) error {
 func (c *Conn) Close() error { return c.ws.Close() }
 
 func (c *Conn) shutdown() {
+	if c.release != nil {
+		defer c.release()
+	}
 	c.cancel()
 	c.mu.Lock()
 	ops := make([]*operation, 0, len(c.ops))

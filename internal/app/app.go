@@ -19,6 +19,7 @@ import (
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/expiry"
+	"github.com/sessiond/sessiond/internal/limits"
 	"github.com/sessiond/sessiond/internal/ratelimit"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
@@ -55,6 +56,12 @@ type Config struct {
 	// WebsocketInitTimeout closes websockets that send no connection_init
 	// in time (default 10 s).
 	WebsocketInitTimeout time.Duration
+
+	// Limits bound documents, requests and connections (zero fields take
+	// limits.Default); MaxDepth and MaxComplexity bound operations
+	// (defaults 12 and 10 000).
+	Limits                  limits.Limits
+	MaxDepth, MaxComplexity int
 
 	Logger *slog.Logger
 	// Clock is the time source; nil means the wall clock.

@@ -1,0 +1,235 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/apperr"
+)
+
+// guardHTTP applies the HTTP limits of the GraphQL endpoint: security
+// headers on every answer, a deadline for reading the request body (a
+// client trickling a body byte by byte is cut off), a time budget for
+// queries and mutations, and a bound on concurrent SSE streams per
+// client address. Websocket upgrades are limited by the transport itself.
+func guardHTTP(lim *Limits, clientIP func(*http.Request) string, next http.Handler) http.Handler {
+	sse := newIPSlots(lim.SSEStreamsPerIP)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		// GraphQL answers carry tokens (login, createSession) and personal
+		// data: no cache may keep them.
+		h.Set("Cache-Control", "no-store")
+		if r.Body != nil && r.Body != http.NoBody && lim.BodyReadTimeout > 0 {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(lim.BodyReadTimeout)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			}
+		}
+		switch {
+		case r.Header.Get("Upgrade") != "":
+		case isSSE(r):
+			ip := clientIP(r)
+			if !sse.acquire(ip) {
+				writeLimitError(w, http.StatusTooManyRequests, apperr.RateLimited, "sseStreamsPerIP",
+					fmt.Sprintf("too many event streams from your address (the limit is %d); close one or use a websocket", lim.SSEStreamsPerIP))
+				return
+			}
+			defer sse.release(ip)
+		case lim.RequestTimeout > 0:
+			ctx, cancel := context.WithTimeout(r.Context(), lim.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isSSE reports whether r asks for a GraphQL event stream (as gqlgen's
+// SSE transport decides).
+func isSSE(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// deadlineBody lifts the body's read deadline once the body has been read
+// to its end, so that a long answer (an SSE stream) is not cut by it and
+// the server still notices a client that goes away.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// ipSlots counts what each client address holds, against a bound.
+type ipSlots struct {
+	max int
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+func newIPSlots(max int) *ipSlots { return &ipSlots{max: max, n: map[string]int{}} }
+
+func (s *ipSlots) acquire(ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && s.n[ip] >= s.max {
+		return false
+	}
+	s.n[ip]++
+	return true
+}
+
+func (s *ipSlots) release(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[ip]--; s.n[ip] <= 0 {
+		delete(s.n, ip)
+	}
+}
+
+// checkRequest refuses GraphQL-over-HTTP requests that are not well-formed
+// before gqlgen decodes them, with a message about the request rather than
+// about Go types (gqlgen says "cannot unmarshal string into Go value of
+// type map[string]interface {}"). The body has been read by limitBody.
+func checkRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		switch r.Method {
+		case http.MethodPost:
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" || r.Body == nil {
+				break
+			}
+			var body []byte
+			if body, err = io.ReadAll(r.Body); err != nil {
+				writeLimitError(w, http.StatusBadRequest, apperr.BadUserInput, "body", "could not read the request body")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			err = DecodeRequestBody(body)
+		case http.MethodGet:
+			if r.Header.Get("Upgrade") == "" && r.URL.RawQuery != "" {
+				err = DecodeRequestQuery(r.URL.RawQuery)
+			}
+		}
+		if err != nil {
+			writeLimitError(w, http.StatusBadRequest, apperr.BadUserInput, "request", err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// DecodeRequestBody checks a GraphQL-over-HTTP POST body: one JSON object
+// with a string "query" and optional "operationName" (string),
+// "variables" and "extensions" (objects). Its errors are meant for the
+// client.
+func DecodeRequestBody(body []byte) error {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return errors.New("batched requests (a JSON array of operations) are not supported: send one operation per request")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return describeJSONError("the request body", err)
+	}
+	if fields == nil {
+		return errors.New("the request body must be a JSON object with a \"query\"")
+	}
+	for name, raw := range fields {
+		if err := checkParam(name, raw); err != nil {
+			return err
+		}
+	}
+	if _, ok := fields["query"]; !ok {
+		return errors.New("the request has no \"query\"")
+	}
+	return nil
+}
+
+// DecodeRequestQuery checks the query string of a GraphQL-over-HTTP GET:
+// "variables" and "extensions", when present, must be JSON objects.
+func DecodeRequestQuery(rawQuery string) error {
+	v, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return errors.New("the query string is not valid URL encoding")
+	}
+	for _, name := range []string{"variables", "extensions"} {
+		if s := v.Get(name); s != "" {
+			if err := checkParam(name, json.RawMessage(s)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkParam(name string, raw json.RawMessage) error {
+	kind := jsonKind(raw)
+	switch name {
+	case "query", "operationName":
+		if kind != '"' && !(name == "operationName" && kind == 'n') {
+			return fmt.Errorf("%q must be a string", name)
+		}
+	case "variables", "extensions":
+		if kind != '{' && kind != 'n' {
+			return fmt.Errorf("%q must be a JSON object", name)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return describeJSONError(fmt.Sprintf("%q", name), err)
+		}
+	}
+	return nil
+}
+
+// jsonKind is the first byte of a JSON value: '{', '[', '"', 'n' (null), ...
+func jsonKind(raw json.RawMessage) byte {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+// describeJSONError words a decoding error without Go type names.
+func describeJSONError(what string, err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%s is not valid JSON: %s (at byte %d)", what, syntax.Error(), syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%s must be a JSON object", what)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s is not valid JSON: it ends too early", what)
+	default:
+		return fmt.Errorf("%s is not valid JSON", what)
+	}
+}
+
+// writeLimitError answers a refused request with one GraphQL error.
+func writeLimitError(w http.ResponseWriter, status int, code apperr.Code, limit, msg string) {
+	writeJSON(w, status, map[string]any{"errors": []map[string]any{{
+		"message":    msg,
+		"extensions": map[string]any{"code": string(code), "limit": limit},
+	}}})
+}
