@@ -82,6 +82,7 @@ func streamsDone(ctx context.Context, max time.Duration) {
 type closer interface {
 	WriteClose(code int, reason string) error
 	Close() error
+	Drain(max time.Duration)
 }
 
 type wsConnKey struct{}
@@ -111,6 +112,13 @@ func closeWS(ctx context.Context, code int, reason string) bool {
 	h, ok := ctx.Value(wsConnKey{}).(*wsConn)
 	if !ok {
 		return false
+	}
+	h.mu.Lock()
+	c := h.c
+	h.mu.Unlock()
+	if c != nil {
+		// Responses already handed to the transport go out first.
+		c.Drain(finalEventWait)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

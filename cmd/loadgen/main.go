@@ -193,13 +193,28 @@ func (in *instance) seed(n int) (tenantID string, userIDs []string, err error) {
 	if err := in.do(`mutation { createTenant(input: {name: "Load"}) { id } }`, nil, in.key, &t); err != nil {
 		return "", nil, err
 	}
-	for i := range n {
-		var u struct{ CreateUser struct{ ID string } }
-		if err := in.do(`mutation($e: String!, $t: ID!) { createUser(input: {email: $e, name: "Load user", tenantId: $t}) { id } }`,
-			map[string]any{"e": fmt.Sprintf("user%d@load.example", i), "t": t.CreateTenant.ID}, in.key, &u); err != nil {
-			return "", nil, err
-		}
-		userIDs = append(userIDs, u.CreateUser.ID)
+	userIDs = make([]string, n)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	next := atomic.Int64{}
+	for range min(8, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				var u struct{ CreateUser struct{ ID string } }
+				if err := in.do(`mutation($e: String!, $t: ID!) { createUser(input: {email: $e, name: "Load user", tenantId: $t}) { id } }`,
+					map[string]any{"e": fmt.Sprintf("user%d@load.example", i), "t": t.CreateTenant.ID}, in.key, &u); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				userIDs[i] = u.CreateUser.ID
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return "", nil, err
 	}
 	return t.CreateTenant.ID, userIDs, nil
 }
@@ -301,15 +316,19 @@ func (in *instance) load(clients int, d time.Duration, body []byte, token string
 func validate(args []string) error {
 	fs := flag.NewFlagSet("validate", flag.ExitOnError)
 	sizes := fs.String("sessions", "1000,1000000", "comma-separated numbers of stored sessions")
+	usersN := fs.Int("users", 10, "users the stored sessions are spread over (created through the API)")
 	clients := fs.Int("clients", 32, "concurrent clients (HTTP keep-alive)")
 	d := fs.Duration("duration", 5*time.Second, "duration of each measured run")
-	rounds := fs.Int("rounds", 3, "alternating rounds of bare and authenticated load")
+	rounds := fs.Int("rounds", 3, "alternating rounds of bare, light and full load")
 	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
 	_ = fs.Parse(args)
 	bare := []byte(`{"query":"{ __typename }"}`)
-	authed := []byte(`{"query":"{ me { session { id expiresAt } } }"}`)
-	fmt.Printf("token validation on %s: %d clients, %d×%s per kind, bare = { __typename } without token, auth = { me { session { id expiresAt } } }\n", storeName(*pg), *clients, *rounds, *d)
-	fmt.Printf("%12s %12s %12s %10s %10s %10s %10s %12s\n", "sessions", "bare req/s", "auth req/s", "bare p50", "bare p99", "auth p50", "auth p99", "cost ratio")
+	light := []byte(`{"query":"{ me { session { id expiresAt } } }"}`)
+	full := []byte(`{"query":"{ me { session { id } user { id email } tenant { id } roles { key } permissions } }"}`)
+	fmt.Printf("token validation on %s: %d clients, %d×%s per kind, %d users; bare = { __typename } without token,\n"+
+		"  light = { me { session { id expiresAt } } }, full = { me { session { id } user { id email } tenant { id } roles { key } permissions } }\n",
+		storeName(*pg), *clients, *rounds, *d, *usersN)
+	fmt.Printf("%10s %10s %10s %10s %9s %9s %9s %11s %10s\n", "sessions", "bare/s", "light/s", "full/s", "bare p99", "light p99", "full p99", "light/bare", "full/bare")
 	var perSize []float64
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -325,8 +344,14 @@ func validate(args []string) error {
 		if err != nil {
 			return err
 		}
-		tenant, users, err := in.seed(10)
+		tenant, users, err := in.seed(*usersN)
 		if err != nil {
+			return err
+		}
+		// The caller holds a role with a permission, so the full query has
+		// roles and permissions to show.
+		if err := in.do(`mutation($u: ID!, $t: ID!) { setUserRoles(userId: $u, tenantId: $t, roleKeys: ["admin"]) { user { id } } }`,
+			map[string]any{"u": users[0], "t": tenant}, in.key, nil); err != nil {
 			return err
 		}
 		if err := in.importSessions(ctx, tenant, users, n-1, time.Now().Add(24*time.Hour)); err != nil {
@@ -336,32 +361,34 @@ func validate(args []string) error {
 		if err != nil {
 			return err
 		}
-		in.load(*clients, time.Second, bare, "", nil) // warm up
-		in.load(*clients, time.Second, authed, token, nil)
-		var b, a result
-		for range *rounds {
-			rb := in.load(*clients, *d, bare, "", nil)
-			ra := in.load(*clients, *d, authed, token, nil)
-			b.requests += rb.requests
-			b.elapsed += rb.elapsed
-			b.latencies = append(b.latencies, rb.latencies...)
-			b.errors += rb.errors
-			a.requests += ra.requests
-			a.elapsed += ra.elapsed
-			a.latencies = append(a.latencies, ra.latencies...)
-			a.errors += ra.errors
+		kinds := []struct {
+			body  []byte
+			token string
+		}{{bare, ""}, {light, token}, {full, token}}
+		res := make([]result, len(kinds))
+		for _, k := range kinds {
+			in.load(*clients, time.Second, k.body, k.token, nil) // warm up
 		}
-		ratio := b.rps() / a.rps()
-		perSize = append(perSize, a.rps())
-		fmt.Printf("%12d %12.0f %12.0f %10s %10s %10s %10s %12.2f\n", n, b.rps(), a.rps(), b.pct(.5), b.pct(.99), a.pct(.5), a.pct(.99), ratio)
-		if b.errors+a.errors > 0 {
-			fmt.Printf("  errors: bare %d, auth %d\n", b.errors, a.errors)
+		for range *rounds {
+			for i, k := range kinds {
+				r := in.load(*clients, *d, k.body, k.token, nil)
+				res[i].requests += r.requests
+				res[i].elapsed += r.elapsed
+				res[i].latencies = append(res[i].latencies, r.latencies...)
+				res[i].errors += r.errors
+			}
+		}
+		b, l, fu := res[0], res[1], res[2]
+		perSize = append(perSize, fu.rps())
+		fmt.Printf("%10d %10.0f %10.0f %10.0f %9s %9s %9s %10.2f× %9.2f×\n", n, b.rps(), l.rps(), fu.rps(), b.pct(.99), l.pct(.99), fu.pct(.99), l.rps()/b.rps(), fu.rps()/b.rps())
+		if b.errors+l.errors+fu.errors > 0 {
+			fmt.Printf("  errors: bare %d, light %d, full %d\n", b.errors, l.errors, fu.errors)
 		}
 		in.close()
 		drop()
 	}
 	if len(perSize) > 1 {
-		fmt.Printf("authenticated cost, largest vs smallest store: %.2f×\n", perSize[0]/perSize[len(perSize)-1])
+		fmt.Printf("full validation cost, largest vs smallest store: %.2f×\n", perSize[0]/perSize[len(perSize)-1])
 	}
 	return nil
 }

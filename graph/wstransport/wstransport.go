@@ -452,6 +452,34 @@ func (c *Conn) WriteClose(code int, reason string) error {
 	return c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 }
 
+// Drain waits until no operation of the connection has a response waiting
+// to be rendered or written, or until max has passed: a close that follows
+// a final event then never overtakes it.
+func (c *Conn) Drain(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for c.busy() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *Conn) busy() bool {
+	c.mu.Lock()
+	ops := make([]*operation, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.mu.Lock()
+		b := op.running || op.pending > 0
+		op.mu.Unlock()
+		if b {
+			return true
+		}
+	}
+	return false
+}
+
 // Close closes the network connection; the read loop then ends.
 func (c *Conn) Close() error { return c.ws.Close() }
 

@@ -94,8 +94,93 @@ type Subscription struct {
 	mu     sync.Mutex
 	err    error
 	cancel func()
-	// dropped is set when the buffer overflowed; later events skip it.
+	// dropped is set when the backlog overflowed; later events skip it.
 	dropped atomic.Bool
+
+	// A burst larger than the buffer (a sign-out of a user's thousands of
+	// sessions, an expiry batch) waits in backlog, fed to C by one pump
+	// goroutine that exists only while the backlog is not empty; a
+	// subscriber that reads at normal speed gets every event, in order.
+	// Only a subscriber whose backlog reaches maxBacklog is dropped.
+	backlogged atomic.Bool
+	backlog    []Event // guarded by mu, like the fields below
+	maxBacklog int
+	pumping    bool
+	ended      bool
+	chClosed   bool
+	done       chan struct{}
+}
+
+// A subscription may hold backlogFactor buffers of events beyond its
+// buffer, at most maxBacklogEvents: 16 384 for a user's stream (buffer 256),
+// enough for a sign-out of thousands of sessions, and a bounded amount for
+// the environment-wide stream.
+const (
+	backlogFactor    = 64
+	maxBacklogEvents = 1 << 16
+)
+
+// offer hands one event to a channel subscriber without blocking: into
+// the buffer when the subscriber keeps up, else into its backlog. It
+// reports false when the backlog is full (the subscriber is too slow).
+func (s *Subscription) offer(e Event) bool {
+	if !s.backlogged.Load() {
+		select {
+		case s.ch <- e:
+			return true
+		default:
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return true
+	}
+	if len(s.backlog) >= s.maxBacklog {
+		return false
+	}
+	s.backlog = append(s.backlog, e)
+	s.backlogged.Store(true)
+	if !s.pumping {
+		s.pumping = true
+		go s.pump()
+	}
+	return true
+}
+
+// pump feeds the backlog to C, then exits. It clears backlogged only once
+// its last event is in C, so a publisher never overtakes the backlog.
+func (s *Subscription) pump() {
+	for {
+		s.mu.Lock()
+		if s.ended || len(s.backlog) == 0 {
+			s.pumping = false
+			if s.ended {
+				s.backlog = nil
+				s.closeCh()
+			} else {
+				s.backlogged.Store(false)
+			}
+			s.mu.Unlock()
+			return
+		}
+		e := s.backlog[0]
+		s.backlog[0] = Event{}
+		s.backlog = s.backlog[1:]
+		s.mu.Unlock()
+		select {
+		case s.ch <- e:
+		case <-s.done:
+		}
+	}
+}
+
+// closeCh closes C once. Call with s.mu held.
+func (s *Subscription) closeCh() {
+	if s.ch != nil && !s.chClosed {
+		s.chClosed = true
+		close(s.ch)
+	}
 }
 
 // Err returns why the subscription ended, once C is closed.
@@ -165,12 +250,8 @@ func (m *Memory) Publish(_ context.Context, evs ...Event) error {
 					s.fn(*e)
 					continue
 				}
-				select {
-				case s.ch <- *e:
-				default:
-					if s.dropped.CompareAndSwap(false, true) {
-						slow = append(slow, s)
-					}
+				if !s.offer(*e) && s.dropped.CompareAndSwap(false, true) {
+					slow = append(slow, s)
 				}
 			}
 		}
@@ -188,7 +269,7 @@ func (m *Memory) Subscribe(ctx context.Context, f Filter, buffer int) (*Subscrip
 		buffer = 1
 	}
 	ch := make(chan Event, buffer)
-	s := &Subscription{C: ch, ch: ch, filter: f}
+	s := &Subscription{C: ch, ch: ch, filter: f, done: make(chan struct{}), maxBacklog: min(maxBacklogEvents, backlogFactor*buffer)}
 	if err := m.add(ctx, s); err != nil {
 		return nil, err
 	}
@@ -247,10 +328,15 @@ func (m *Memory) end(s *Subscription, err error) {
 		m.mu.Unlock()
 		s.mu.Lock()
 		s.err = err
-		s.mu.Unlock()
-		if s.ch != nil {
-			close(s.ch)
+		s.ended = true
+		if s.done != nil {
+			close(s.done)
 		}
+		// A running pump closes C when it sees the end; it may be sending.
+		if !s.pumping {
+			s.closeCh()
+		}
+		s.mu.Unlock()
 	})
 }
 

@@ -26,13 +26,14 @@ func (s *Service) EndDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	return n, s.warnDue(ctx)
+	// The same instant: a session that passed its deadline since is ended
+	// by the next round, never warned as if it were still live.
+	return n, s.warnDue(ctx, now)
 }
 
-// warnDue publishes EXPIRING_SOON once per deadline that is near.
-func (s *Service) warnDue(ctx context.Context) error {
+// warnDue publishes EXPIRING_SOON once per deadline near now.
+func (s *Service) warnDue(ctx context.Context, now time.Time) error {
 	for {
-		now := s.clock.Now()
 		warned, err := s.store.MarkWarned(ctx, now, s.cfg.WarnBefore, dueBatch)
 		if err != nil {
 			return err
