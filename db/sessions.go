@@ -18,8 +18,9 @@ import (
 	"github.com/sessiond/sessiond/internal/policy"
 )
 
-// CreateSession stores a new session for a member of a tenant, ending the
-// sessions the planner names, in one transaction. Transactions that create
+// CreateSession stores the session the planner plans for a member of a
+// tenant and ends the user's oldest live sessions there beyond the plan's
+// Keep (CONCURRENT_SESSION_LIMIT), in one transaction. Transactions that create
 // sessions are serialised (SQLite's write lock), so two logins racing for the
 // last slot see each other. NOT_FOUND when the user is not a member.
 // It returns the new session and the sessions it ended.
@@ -51,11 +52,11 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 		if err != nil {
 			return err
 		}
-		plan := plan(env, tenant, now)
-		s := plan.Session
+		p := plan(env, tenant, now)
+		s := p.Session
 		s.ID, s.UserID, s.TenantID = newID(), userID, tenantID
-		if plan.Keep >= 0 {
-			ids, err := liveBeyond(ctx, tx, userID, tenantID, plan.LiveAfter, plan.Keep)
+		if p.Keep >= 0 {
+			ids, err := liveBeyond(ctx, tx, userID, tenantID, p.LiveAfter, p.Keep)
 			if err != nil {
 				return err
 			}

@@ -68,8 +68,9 @@ func TestRevokingAnOverdueSession(t *testing.T) {
 	// Activity stays in memory for the whole test unless something flushes it.
 	s, clk := startFake(t, func(c *app.Config) { c.ActivityFlush = time.Hour })
 	w := s.NewWorkspace("overdue")
-	setPolicy(t, s, w.TenantID, idle(30, "MINUTES"))
-	waitFor(t, "the expiry scheduler sleeps", func() bool { n, _ := clk.Timers(); return n == 1 })
+	_, before := clk.Timers()
+	setPolicy(t, s, w.TenantID, idle(30, "MINUTES")) // wakes the scheduler
+	waitFor(t, "the expiry scheduler to sleep again", func() bool { n, set := clk.Timers(); return n == 1 && set > before })
 	// The scheduler sleeps at most a minute: stay within it, so that
 	// nothing but the operations under test ends or flushes anything.
 	// Sessions written behind the scheduler's back, as another instance

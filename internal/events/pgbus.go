@@ -225,13 +225,17 @@ func (b *PG) batch(ctx context.Context) {
 		}
 		pending, size = pending[:0], 0
 	}
+	// The envelope around the items: {"i":<instance>,"e":[...]}.
+	instance, _ := json.Marshal(b.instance)
+	room := maxPayload - len(instance) - len(`{"i":,"e":[]}`)
 	add := func(c compact) {
 		item := c.item()
-		n := 8
-		for _, f := range item {
-			n += len(f) + 3
-		}
-		if size+n > maxPayload-len(b.instance)-32 {
+		// Measure the item as it is encoded: JSON escapes some characters
+		// to six bytes, so counting the fields' lengths could overshoot
+		// PostgreSQL's limit.
+		enc, _ := json.Marshal(item)
+		n := len(enc) + 1 // and its comma
+		if size+n > room {
 			flush(ctx)
 		}
 		pending = append(pending, item)
