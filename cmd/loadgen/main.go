@@ -10,6 +10,7 @@
 //	go run ./cmd/loadgen push -subscribers 1000
 //	go run ./cmd/loadgen memory -conns 10000
 //	go run ./cmd/loadgen idle -sessions 100000
+//	go run ./cmd/loadgen soak -duration 60s [-postgres URL]
 //	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 
@@ -44,7 +45,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -67,6 +68,8 @@ func main() {
 		err = clusterScenario(os.Args[2:])
 	case "idle":
 		err = idle(os.Args[2:])
+	case "soak":
+		err = soak(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}
