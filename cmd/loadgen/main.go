@@ -422,6 +422,7 @@ func create(args []string) error {
 	limit := fs.Int("limit", 5, "max concurrent sessions per user (the rule stays active)")
 	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
 	noNotify := fs.Bool("no-notify", false, "PostgreSQL only: keep events in process (no NOTIFY)")
+	synchronous := fs.String("sqlite-synchronous", "FULL", "SQLite only: FULL or NORMAL")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 	dsn, drop, err := freshPostgres(*pg)
@@ -429,7 +430,7 @@ func create(args []string) error {
 		return err
 	}
 	defer drop()
-	in, err := start(ctx, app.Config{Database: dsn, NoNotify: *noNotify})
+	in, err := start(ctx, app.Config{Database: dsn, NoNotify: *noNotify, SQLiteSynchronous: *synchronous})
 	if err != nil {
 		return err
 	}
@@ -470,7 +471,7 @@ func create(args []string) error {
 	}
 	wg.Wait()
 	r := result{requests: len(lat), elapsed: time.Since(start), latencies: lat, errors: int(errs.Load())}
-	notify := ""
+	notify := ", synchronous " + *synchronous
 	if *pg != "" {
 		notify = ", NOTIFY on"
 		if *noNotify {
