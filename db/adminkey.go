@@ -1,5 +1,8 @@
 package db
 
+// The admin key: the hash of the environment owner's key (one row), its first
+// storage and its rotation.
+
 import (
 	"context"
 	"database/sql"
@@ -45,4 +48,11 @@ func (d *DB) ReplaceAdminKeyHash(ctx context.Context, actor model.Actor, hash st
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "admin_key.rotated", TargetType: "admin_key", TargetID: "admin"}, nil, nil)
 	})
+}
+
+type adminKeyRow struct {
+	bun.BaseModel `bun:"table:admin_keys"`
+	ID            int       `bun:"id,pk"`
+	KeyHash       string    `bun:"key_hash,notnull"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
 }

@@ -12,9 +12,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/migrate"
@@ -117,6 +119,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = sqldb.Close()
 		return nil, err
 	}
+	if err := d.foldUserSearch(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -185,3 +191,26 @@ func redact(dsn string) string {
 	u.User = url.User(u.User.Username())
 	return u.String()
 }
+
+func dedupe(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// newID returns a time-ordered UUIDv7, so id order is creation order.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }

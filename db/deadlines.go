@@ -131,5 +131,3 @@ func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time) er
 		return nil
 	})
 }
-
-// activeSessionIDs returns the ids of the active sessions matching the condition.

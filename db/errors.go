@@ -1,21 +1,19 @@
 package db
 
+// Driver errors translated into domain errors once: unique and foreign key
+// violations, missing rows, unreachable databases.
+
 import (
-	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"net"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
 
 	"github.com/sessiond/sessiond/internal/apperr"
-	"github.com/sessiond/sessiond/internal/model"
 )
 
 // SQLite extended result codes for constraint failures.
@@ -58,40 +56,6 @@ func notFoundOr(err error, format string, args ...any) error {
 	return err
 }
 
-// newID returns a time-ordered UUIDv7, so id order is creation order.
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// writeAudit records one change inside the caller's transaction.
-func (d *DB) writeAudit(ctx context.Context, idb bun.IDB, e model.AuditEntry, before, after any) error {
-	row := auditRow{
-		ID: newID(), ActorKind: string(e.Actor.Kind), ActorID: e.Actor.ID,
-		Action: e.Action, TargetType: e.TargetType, TargetID: e.TargetID,
-		Before: jsonOrEmpty(before), After: jsonOrEmpty(after), CreatedAt: d.now(),
-	}
-	if e.TenantID != "" {
-		row.TenantID = &e.TenantID
-	}
-	_, err := idb.NewInsert().Model(&row).Exec(ctx)
-	return err
-}
-
-func jsonOrEmpty(v any) string {
-	if v == nil {
-		return ""
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// likePattern escapes s for a LIKE ... ESCAPE '\' substring match.
-func likePattern(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(strings.ToLower(s)) + "%"
-}
-
 // IsUnavailable reports whether err means the database could not be
 // reached (refused, dropped or timed-out connections, a server shutting
 // down), as opposed to an error in the query.
@@ -109,4 +73,18 @@ func IsUnavailable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// missingKeys names the first wanted key that was not found.
+func missingKeys(kind string, want, got []string) error {
+	have := make(map[string]bool, len(got))
+	for _, k := range got {
+		have[k] = true
+	}
+	for _, k := range want {
+		if !have[k] {
+			return apperr.Errorf(apperr.NotFound, "%s %s not found", kind, k)
+		}
+	}
+	return apperr.Errorf(apperr.NotFound, "%s not found", kind)
 }

@@ -1,9 +1,14 @@
 package db
 
+// Memberships: a user's place in a tenant and the roles held there
+// (memberships and membership_roles tables), their audit view, and the
+// membership row locks that order removals against logins.
+
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -170,4 +175,44 @@ func (d *DB) RolesByMemberships(ctx context.Context, keys []model.MembershipKey)
 		}
 	}
 	return out, nil
+}
+
+type membershipRow struct {
+	bun.BaseModel `bun:"table:memberships"`
+	UserID        string    `bun:"user_id,pk"`
+	TenantID      string    `bun:"tenant_id,pk"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+}
+
+func (r *membershipRow) model() model.Membership {
+	return model.Membership{UserID: r.UserID, TenantID: r.TenantID, CreatedAt: r.CreatedAt.UTC()}
+}
+
+type membershipRoleRow struct {
+	bun.BaseModel `bun:"table:membership_roles"`
+	UserID        string `bun:"user_id,pk"`
+	TenantID      string `bun:"tenant_id,pk"`
+	RoleID        string `bun:"role_id,pk"`
+}
+
+// membershipAudit is what the audit trail records of a membership.
+type membershipAudit struct {
+	UserID   string   `json:"userId"`
+	TenantID string   `json:"tenantId"`
+	Roles    []string `json:"roles"`
+}
+
+// lockMemberships takes the row locks of the matching memberships on
+// PostgreSQL, where session creation locks its membership row too; SQLite
+// serialises write transactions already.
+func (d *DB) lockMemberships(ctx context.Context, idb bun.IDB, where string, args ...any) error {
+	if d.dialect != Postgres {
+		return nil
+	}
+	var keys []string
+	err := idb.NewSelect().Model((*membershipRow)(nil)).Column("user_id").Where(where, args...).For("UPDATE").Scan(ctx, &keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
 }

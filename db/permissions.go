@@ -1,7 +1,12 @@
 package db
 
+// Permissions: the permissions table, granting a permission to roles and
+// removing it (role_permissions seen from the permission), and the
+// permission's audit view.
+
 import (
 	"context"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -130,4 +135,58 @@ func (d *DB) GrantPermission(ctx context.Context, actor model.Actor, permKey str
 		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: action, TargetType: "permission", TargetID: permKey}, permissionAuditOf(&perm, before), permissionAuditOf(&perm, after))
 	})
 	return perm.model(), err
+}
+
+type permissionRow struct {
+	bun.BaseModel `bun:"table:permissions"`
+	ID            string    `bun:"id,pk"`
+	Key           string    `bun:"key,notnull"`
+	Name          string    `bun:"name,notnull"`
+	Description   string    `bun:"description,notnull"`
+	Category      string    `bun:"category,notnull"`
+	BuiltIn       bool      `bun:"built_in,notnull"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+}
+
+func (r *permissionRow) model() model.Permission {
+	return model.Permission{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Category: r.Category, BuiltIn: r.BuiltIn, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// permissionAudit is what the audit trail records of a permission.
+type permissionAudit struct {
+	Key         string   `json:"key"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Category    string   `json:"category"`
+	Roles       []string `json:"roles,omitempty"`
+}
+
+func permissionAuditOf(p *permissionRow, roles []string) permissionAudit {
+	return permissionAudit{Key: p.Key, Name: p.Name, Description: p.Description, Category: p.Category, Roles: roles}
+}
+
+func permissionsByKeys(ctx context.Context, idb bun.IDB, keys []string) ([]permissionRow, error) {
+	keys = dedupe(keys)
+	var rows []permissionRow
+	if len(keys) == 0 {
+		return rows, nil
+	}
+	if err := idb.NewSelect().Model(&rows).Where("key IN (?)", bun.List(keys)).Order("key").Scan(ctx); err != nil {
+		return nil, err
+	}
+	if len(rows) != len(keys) {
+		got := make([]string, len(rows))
+		for i, r := range rows {
+			got[i] = r.Key
+		}
+		return nil, missingKeys("permission", keys, got)
+	}
+	return rows, nil
+}
+
+func roleKeysOfPermission(ctx context.Context, idb bun.IDB, permID string) ([]string, error) {
+	var keys []string
+	err := idb.NewSelect().TableExpr("role_permissions AS rp").Join("JOIN roles AS r ON r.id = rp.role_id").
+		ColumnExpr("r.key").Where("rp.permission_id = ?", permID).OrderExpr("r.key").Scan(ctx, &keys)
+	return nonNil(keys), err
 }

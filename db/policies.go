@@ -1,5 +1,9 @@
 package db
 
+// Session policies: one stored row per scope (the environment or a tenant),
+// policy changes that recompute the deadlines of the sessions they govern and
+// end those they must, the policy advisory locks, and policy previews' input.
+
 import (
 	"context"
 	"time"
@@ -68,9 +72,6 @@ func policyRowOf(scope string, o policy.Overrides, now time.Time) policyRow {
 	return r
 }
 
-// EnvironmentScope is the policy scope of the environment's own settings.
-const EnvironmentScope = ""
-
 // PolicyLevels returns the environment's and the tenant's stored policy
 // settings; tenantID "" returns the environment's only.
 func (d *DB) PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error) {
@@ -79,11 +80,11 @@ func (d *DB) PolicyLevels(ctx context.Context, tenantID string) (env, tenant pol
 
 func policyLevels(ctx context.Context, idb bun.IDB, tenantID string) (env, tenant policy.Overrides, err error) {
 	var rows []policyRow
-	if err := idb.NewSelect().Model(&rows).Where("scope IN (?)", bun.List([]string{EnvironmentScope, tenantID})).Scan(ctx); err != nil {
+	if err := idb.NewSelect().Model(&rows).Where("scope IN (?)", bun.List([]string{policy.EnvironmentScope, tenantID})).Scan(ctx); err != nil {
 		return env, tenant, err
 	}
 	for i := range rows {
-		if rows[i].Scope == EnvironmentScope {
+		if rows[i].Scope == policy.EnvironmentScope {
 			env = rows[i].overrides()
 		} else {
 			tenant = rows[i].overrides()
@@ -93,46 +94,26 @@ func policyLevels(ctx context.Context, idb bun.IDB, tenantID string) (env, tenan
 }
 
 // allPolicyLevels returns every stored level, keyed by scope.
-func allPolicyLevels(ctx context.Context, idb bun.IDB) (map[string]policy.Overrides, error) {
+func allPolicyLevels(ctx context.Context, idb bun.IDB) (policy.Levels, error) {
 	var rows []policyRow
 	if err := idb.NewSelect().Model(&rows).Scan(ctx); err != nil {
 		return nil, err
 	}
-	out := make(map[string]policy.Overrides, len(rows))
+	out := make(policy.Levels, len(rows))
 	for i := range rows {
 		out[rows[i].Scope] = rows[i].overrides()
 	}
 	return out, nil
 }
 
-// Levels are the stored policy settings of every scope, keyed by scope
-// (EnvironmentScope or a tenant id).
-type Levels map[string]policy.Overrides
-
-// Effective resolves the policy in force for a tenant.
-func (l Levels) Effective(tenantID string) policy.Effective {
-	return policy.Resolve(l[EnvironmentScope], l[tenantID])
-}
-
-// PolicyChange is the outcome of UpdatePolicy.
-type PolicyChange struct {
-	Levels Levels
-	// Ended are the sessions the new policy ended.
-	Ended []model.Session
-}
-
-// PolicyPlanner decides, inside the updating transaction, the deadlines and
-// terminations of the active sessions under the new levels.
-type PolicyPlanner func(levels Levels, active []policy.Active, now time.Time) (map[string]policy.Effective, []policy.Termination)
-
 // UpdatePolicy stores scope's new settings (reset drops them), then
 // recomputes the deadlines of the active sessions it governs and ends those
 // the planner names, all in one transaction. NOT_FOUND for an unknown tenant.
-func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan PolicyPlanner) (PolicyChange, error) {
-	var out PolicyChange
+func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan policy.PolicyPlanner) (policy.Change, error) {
+	var out policy.Change
 	now := d.now()
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if scope != EnvironmentScope {
+		if scope != policy.EnvironmentScope {
 			if err := requireTenant(ctx, tx, scope); err != nil {
 				return err
 			}
@@ -170,7 +151,7 @@ func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, 
 
 		var rows []sessionRow
 		q := tx.NewSelect().Model(&rows).Where("ended_at IS NULL")
-		if scope != EnvironmentScope {
+		if scope != policy.EnvironmentScope {
 			q = q.Where("tenant_id = ?", scope)
 		}
 		if err := q.Scan(ctx); err != nil {
@@ -181,17 +162,18 @@ func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, 
 			active[i] = activeOf(&rows[i])
 		}
 		effective, ends := plan(levels, active, now)
-		if err := recomputeDeadlines(ctx, tx, rows, effective); err != nil {
+		// End first, while the rows hold the old deadlines: a session past
+		// one of those was over at it, before this change.
+		if out.Ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, overdue{by: now}); err != nil {
 			return err
 		}
-		out.Ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, nil)
-		return err
+		return recomputeDeadlines(ctx, tx, rows, effective)
 	})
 	return out, err
 }
 
 func scopeName(scope string) string {
-	if scope == EnvironmentScope {
+	if scope == policy.EnvironmentScope {
 		return "environment"
 	}
 	return scope
@@ -284,14 +266,14 @@ func (d *DB) lockPolicy(ctx context.Context, idb bun.IDB, shared bool, scopes ..
 
 // ActiveSessions returns the active sessions a policy of scope governs,
 // with every stored policy level, for previews.
-func (d *DB) ActiveSessions(ctx context.Context, scope string) ([]policy.Active, Levels, error) {
+func (d *DB) ActiveSessions(ctx context.Context, scope string) ([]policy.Active, policy.Levels, error) {
 	levels, err := allPolicyLevels(ctx, d.bun)
 	if err != nil {
 		return nil, nil, err
 	}
 	var rows []sessionRow
 	q := d.bun.NewSelect().Model(&rows).Column("id", "user_id", "tenant_id", "created_at", "last_active_at").Where("ended_at IS NULL")
-	if scope != EnvironmentScope {
+	if scope != policy.EnvironmentScope {
 		if err := requireTenant(ctx, d.bun, scope); err != nil {
 			return nil, nil, err
 		}

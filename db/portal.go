@@ -1,7 +1,10 @@
 package db
 
+// The portal switches (one admin_portal row) and their audit view.
+
 import (
 	"context"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -43,4 +46,29 @@ func (d *DB) UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.P
 		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "portal.updated", TargetType: "portal", TargetID: "adminPortal"}, before, after)
 	})
 	return row.model(), err
+}
+
+type adminPortalRow struct {
+	bun.BaseModel      `bun:"table:admin_portal"`
+	ID                 int        `bun:"id,pk"`
+	PrivacyAndSecurity bool       `bun:"privacy_and_security,notnull"`
+	Users              bool       `bun:"users,notnull"`
+	Security           bool       `bun:"security,notnull"`
+	UpdatedAt          *time.Time `bun:"updated_at"`
+}
+
+func (r *adminPortalRow) model() model.AdminPortal {
+	p := model.AdminPortal{PrivacyAndSecurity: r.PrivacyAndSecurity, Users: r.Users, Security: r.Security}
+	if r.UpdatedAt != nil {
+		t := r.UpdatedAt.UTC()
+		p.UpdatedAt = &t
+	}
+	return p
+}
+
+// portalAudit is what the audit trail records of the portal switches.
+type portalAudit struct {
+	PrivacyAndSecurity bool `json:"privacyAndSecurity"`
+	Users              bool `json:"users"`
+	Security           bool `json:"security"`
 }

@@ -1,5 +1,8 @@
 package db
 
+// PostgreSQL only: opening with the migration lock, NOTIFY for the event
+// bus and the reads its listener needs, and the scheduler's leadership lock.
+
 import (
 	"context"
 	"database/sql"
@@ -15,7 +18,6 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/sessiond/sessiond/internal/clock"
-	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/migrations"
 )
@@ -75,7 +77,10 @@ func (d *DB) migrateLocked(ctx context.Context) error {
 	defer func() {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey)
 	}()
-	return d.migrate(ctx, migrations.Postgres())
+	if err := d.migrate(ctx, migrations.Postgres()); err != nil {
+		return err
+	}
+	return d.foldUserSearch(ctx)
 }
 
 // DSN returns the database's connection string, for components that need
@@ -94,12 +99,11 @@ func pgCode(err error) string {
 	return ""
 }
 
-// NotifyChannel is the channel Notify sends on: the one events.PG listens on.
-const NotifyChannel = events.Channel
-
-// Notify sends a NOTIFY on the events channel (PostgreSQL only).
-func (d *DB) Notify(ctx context.Context, payload string) error {
-	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", NotifyChannel, payload)
+// Notify sends a NOTIFY with the payload on channel (PostgreSQL only). The
+// channel belongs to whoever listens on it (the event bus), so it is the
+// caller's to name.
+func (d *DB) Notify(ctx context.Context, channel, payload string) error {
+	_, err := d.bun.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, payload)
 	return err
 }
 
@@ -119,10 +123,13 @@ func (d *DB) SessionsByIDs(ctx context.Context, ids []string) ([]model.Session, 
 	return out, nil
 }
 
-// SessionsEndedSince returns the sessions ended at or after t.
+// SessionsEndedSince returns the sessions whose end was written at or
+// after t, in that order. A session that ended at a deadline nobody swept
+// in time is written later than it ended: it is found by when it was
+// written, so that a listener catching up hears of it.
 func (d *DB) SessionsEndedSince(ctx context.Context, t time.Time) ([]model.Session, error) {
 	var rows []sessionRow
-	if err := d.bun.NewSelect().Model(&rows).Where("ended_at >= ?", ms(t)).Order("ended_at").Scan(ctx); err != nil {
+	if err := d.bun.NewSelect().Model(&rows).Where("end_written_at >= ?", ms(t)).Order("end_written_at").Scan(ctx); err != nil {
 		return nil, err
 	}
 	out := make([]model.Session, len(rows))

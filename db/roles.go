@@ -1,7 +1,11 @@
 package db
 
+// Roles: the roles table, the permissions a role holds (role_permissions),
+// and the role's audit view.
+
 import (
 	"context"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -164,4 +168,52 @@ func (d *DB) PermissionKeysForMembership(ctx context.Context, userID, tenantID s
 		ColumnExpr("DISTINCT p.key").Where("mr.user_id = ? AND mr.tenant_id = ?", userID, tenantID).
 		OrderExpr("p.key").Scan(ctx, &keys)
 	return nonNil(keys), err
+}
+
+type roleRow struct {
+	bun.BaseModel `bun:"table:roles"`
+	ID            string    `bun:"id,pk"`
+	Key           string    `bun:"key,notnull"`
+	Name          string    `bun:"name,notnull"`
+	Description   string    `bun:"description,notnull"`
+	IsDefault     bool      `bun:"is_default,notnull"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+}
+
+func (r *roleRow) model() model.Role {
+	return model.Role{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, IsDefault: r.IsDefault, CreatedAt: r.CreatedAt.UTC()}
+}
+
+type rolePermissionRow struct {
+	bun.BaseModel `bun:"table:role_permissions"`
+	RoleID        string `bun:"role_id,pk"`
+	PermissionID  string `bun:"permission_id,pk"`
+}
+
+// roleAudit is what the audit trail records of a role.
+type roleAudit struct {
+	Key         string   `json:"key"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	IsDefault   bool     `json:"isDefault"`
+	Permissions []string `json:"permissions,omitempty"`
+}
+
+func roleAuditOf(r *roleRow, perms []string) roleAudit {
+	return roleAudit{Key: r.Key, Name: r.Name, Description: r.Description, IsDefault: r.IsDefault, Permissions: perms}
+}
+
+func permissionKeysOfRole(ctx context.Context, idb bun.IDB, roleID string) ([]string, error) {
+	var keys []string
+	err := idb.NewSelect().TableExpr("role_permissions AS rp").Join("JOIN permissions AS p ON p.id = rp.permission_id").
+		ColumnExpr("p.key").Where("rp.role_id = ?", roleID).OrderExpr("p.key").Scan(ctx, &keys)
+	return nonNil(keys), err
+}
+
+func roleKeysOf(roles []roleRow) []string {
+	keys := make([]string, len(roles))
+	for i, r := range roles {
+		keys[i] = r.Key
+	}
+	return keys
 }

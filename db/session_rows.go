@@ -1,5 +1,8 @@
 package db
 
+// The sessions table's row and its conversions. Instants are Unix
+// milliseconds, so deadline arithmetic is exact in SQL on every dialect.
+
 import (
 	"time"
 
@@ -29,6 +32,9 @@ type sessionRow struct {
 	EndedByKind       *string `bun:"ended_by_kind"`
 	EndedByID         *string `bun:"ended_by_id"`
 	WarnedExpiresAt   *int64  `bun:"warned_expires_at"`
+	// EndWrittenAt is when the end was written, which is later than
+	// EndedAt for a session that ended at a deadline nobody swept in time.
+	EndWrittenAt *int64 `bun:"end_written_at"`
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -1,9 +1,14 @@
 package db
 
+// Sessions: creation under the concurrency limit, lookups and listings,
+// and ending sessions (the one place a session's end and its audit entry are
+// written). Deadlines and activity writes are in deadlines.go.
+
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -13,24 +18,19 @@ import (
 	"github.com/sessiond/sessiond/internal/policy"
 )
 
-// SessionPlanner decides, inside the creating transaction, the new session
-// (its deadlines filled in) and which of the user's active sessions in the
-// tenant end to make room for it.
-type SessionPlanner func(env, tenant policy.Overrides, active []policy.Active, now time.Time) (model.Session, []policy.Termination)
-
 // CreateSession stores a new session for a member of a tenant, ending the
 // sessions the planner names, in one transaction. Transactions that create
 // sessions are serialised (SQLite's write lock), so two logins racing for the
 // last slot see each other. NOT_FOUND when the user is not a member.
 // It returns the new session and the sessions it ended.
-func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan SessionPlanner) (model.Session, []model.Session, error) {
+func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan policy.SessionPlanner) (model.Session, []model.Session, error) {
 	var created model.Session
 	var ended []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := d.now()
 		// Policy locks first, then the membership row, in the same order as
 		// every other writer, so that no two transactions wait on each other.
-		if err := d.lockPolicy(ctx, tx, true, EnvironmentScope, tenantID); err != nil {
+		if err := d.lockPolicy(ctx, tx, true, policy.EnvironmentScope, tenantID); err != nil {
 			return err
 		}
 		// Lock the membership row: on PostgreSQL, concurrent logins of one
@@ -51,19 +51,21 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 		if err != nil {
 			return err
 		}
-		var rows []sessionRow
-		if err := tx.NewSelect().Model(&rows).Column("id", "user_id", "tenant_id", "created_at", "last_active_at").
-			Where("user_id = ? AND tenant_id = ? AND ended_at IS NULL", userID, tenantID).Scan(ctx); err != nil {
-			return err
-		}
-		active := make([]policy.Active, len(rows))
-		for i := range rows {
-			active[i] = activeOf(&rows[i])
-		}
-		s, ends := plan(env, tenant, active, now)
+		plan := plan(env, tenant, now)
+		s := plan.Session
 		s.ID, s.UserID, s.TenantID = newID(), userID, tenantID
-		if ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, nil); err != nil {
-			return err
+		if plan.Keep >= 0 {
+			ids, err := liveBeyond(ctx, tx, userID, tenantID, plan.LiveAfter, plan.Keep)
+			if err != nil {
+				return err
+			}
+			ends := make([]model.SessionEnd, len(ids))
+			for i, id := range ids {
+				ends[i] = model.SessionEnd{ID: id, Reason: model.EndConcurrentSessionLimit}
+			}
+			if ended, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, now, overdue{}); err != nil {
+				return err
+			}
 		}
 		row := sessionRowOf(s)
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
@@ -74,6 +76,24 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 			nil, sessionAudit{UserID: userID, Device: s.Device, IPAddress: s.IPAddress})
 	})
 	return created, ended, err
+}
+
+// liveBeyond returns the ids of a user's live sessions in a tenant (not
+// ended, deadline after liveAfter) other than the keep newest: the oldest,
+// which the concurrency limit ends. It walks sessions_user_live_idx from the
+// newest, so it reads keep+1 index entries when the user is within the
+// limit, however many live sessions the user has.
+func liveBeyond(ctx context.Context, idb bun.IDB, userID, tenantID string, liveAfter time.Time, keep int) ([]string, error) {
+	var ids []string
+	q := idb.NewSelect().Model((*sessionRow)(nil)).Column("id").
+		Where("user_id = ? AND tenant_id = ? AND ended_at IS NULL AND expires_at > ?", userID, tenantID, ms(liveAfter)).
+		// SQLite takes OFFSET only after a LIMIT: ask for all of the rest.
+		OrderExpr("created_at DESC, id DESC").Offset(int64(keep)).Limit(math.MaxInt64)
+	err := q.Scan(ctx, &ids)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return ids, err
 }
 
 func terminationsToEnds(ts []policy.Termination) []model.SessionEnd {
@@ -154,15 +174,35 @@ func (d *DB) CountActiveSessions(ctx context.Context, userIDs []string, tenantID
 }
 
 // EndSessions ends the listed sessions that are still active, recording
-// reason and actor, with an audit entry each, in one transaction. When
-// dueBy is set, a session ends only if its deadline is at or before dueBy
-// (so activity recorded meanwhile keeps it alive). It returns the sessions
-// it ended; sessions ended already are left alone.
-func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error) {
+// reason and actor, with an audit entry each, in one transaction. A session
+// whose deadline is at or before overdueBy was over already: it ends at its
+// deadline with that deadline's reason (IDLE_TIMEOUT or FORCE_RELOGIN), by
+// the system, whatever was asked; a zero overdueBy treats none so. It
+// returns the sessions it ended; sessions ended already are left alone.
+func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, overdueBy time.Time) ([]model.Session, error) {
 	var out []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), dueBy)
+		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), overdue{by: overdueBy})
+		return err
+	})
+	return out, err
+}
+
+// EndDueSessions ends those of the listed sessions whose deadline is at or
+// before dueBy (re-checked here, so activity written meanwhile keeps a
+// session alive), each at its deadline and with its reason (IDLE_TIMEOUT or
+// FORCE_RELOGIN), by the system, in one transaction. It returns the
+// sessions it ended.
+func (d *DB) EndDueSessions(ctx context.Context, ids []string, dueBy time.Time) ([]model.Session, error) {
+	ends := make([]model.SessionEnd, len(ids))
+	for i, id := range ids {
+		ends[i] = model.SessionEnd{ID: id}
+	}
+	var out []model.Session
+	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		out, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, d.now(), overdue{by: dueBy, only: true})
 		return err
 	})
 	return out, err
@@ -170,10 +210,12 @@ func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor mod
 
 // EndUserSessions ends, in one transaction, every active session of a user
 // (in one tenant, or all when tenantID is ""), except the one named by
-// except, with reason and actor; it returns the sessions it ended. Listing
-// and ending in one transaction means a login racing in is either ended
-// too or not yet committed (on PostgreSQL the membership lock orders them).
-func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor) ([]model.Session, error) {
+// except, with reason and actor; sessions already past a deadline at or
+// before overdueBy end as EndSessions says. It returns the sessions it
+// ended. Listing and ending in one transaction means a login racing in is
+// either ended too or not yet committed (on PostgreSQL the membership lock
+// orders them).
+func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor, overdueBy time.Time) ([]model.Session, error) {
 	var out []model.Session
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		where, args := "user_id = ? AND id <> ?", []any{userID, except}
@@ -193,7 +235,7 @@ func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except strin
 		for i, id := range ids {
 			ends[i] = model.SessionEnd{ID: id, Reason: reason}
 		}
-		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), nil)
+		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), overdue{by: overdueBy})
 		return err
 	})
 	if err != nil {
@@ -205,9 +247,64 @@ func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except strin
 // endBatch bounds the ids in one UPDATE, below every dialect's parameter limit.
 const endBatch = 500
 
-func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionEnd, actor model.Actor, now time.Time, dueBy *time.Time) ([]model.Session, error) {
+// overdue says how endSessions treats sessions whose stored deadline has
+// passed: such a session was over at its deadline, whatever ends it now.
+type overdue struct {
+	// by: a session whose deadline is at or before it ends at the
+	// deadline, with the deadline's reason, by the system. Zero: none does.
+	by time.Time
+	// only ends nothing else: the scheduler's sweep.
+	only bool
+}
+
+// dueReasonSQL is policy.DueReason over a row: the earlier deadline ended
+// the session; forced re-login wins a tie.
+var dueReasonSQL = "CASE WHEN absolute_expires_at IS NOT NULL AND absolute_expires_at <= idle_expires_at THEN '" +
+	string(model.EndForceRelogin) + "' ELSE '" + string(model.EndIdleTimeout) + "' END"
+
+// endSessions ends the listed active sessions, overdue ones first (see
+// overdue), and writes an audit entry per session ended.
+func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionEnd, actor model.Actor, now time.Time, due overdue) ([]model.Session, error) {
 	if len(ends) == 0 {
 		return nil, nil
+	}
+	var out []model.Session
+	if !due.by.IsZero() {
+		ids := make([]string, len(ends))
+		for i, e := range ends {
+			ids[i] = e.ID
+		}
+		for start := 0; start < len(ids); start += endBatch {
+			var rows []sessionRow
+			if _, err := idb.NewUpdate().Model(&rows).
+				Set("ended_at = expires_at, end_reason = "+dueReasonSQL).
+				Set("ended_by_kind = ?, ended_by_id = NULL, end_written_at = ?", string(model.ActorSystem), ms(now)).
+				Where("id IN (?) AND ended_at IS NULL AND expires_at <= ?", bun.List(ids[start:min(start+endBatch, len(ids))]), ms(due.by)).
+				Returning("*").Exec(ctx, &rows); err != nil {
+				return nil, err
+			}
+			ended, err := writeEndAudits(ctx, idb, rows, model.Actor{Kind: model.ActorSystem}, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ended...)
+		}
+		if due.only {
+			return out, nil
+		}
+		if len(out) > 0 {
+			gone := make(map[string]bool, len(out))
+			for _, s := range out {
+				gone[s.ID] = true
+			}
+			rest := make([]model.SessionEnd, 0, len(ends))
+			for _, e := range ends {
+				if !gone[e.ID] {
+					rest = append(rest, e)
+				}
+			}
+			ends = rest
+		}
 	}
 	byReason := map[model.EndReason][]string{}
 	var order []model.EndReason
@@ -217,50 +314,56 @@ func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionE
 		}
 		byReason[e.Reason] = append(byReason[e.Reason], e.ID)
 	}
-	var kind, id *string
-	k := string(actor.Kind)
-	kind = &k
+	var id *string
 	if actor.ID != "" {
 		id = &actor.ID
 	}
-	var out []model.Session
 	for _, reason := range order {
 		ids := byReason[reason]
 		for start := 0; start < len(ids); start += endBatch {
-			chunk := ids[start:min(start+endBatch, len(ids))]
 			var rows []sessionRow
-			q := idb.NewUpdate().Model(&rows).
-				Set("ended_at = ?, end_reason = ?, ended_by_kind = ?, ended_by_id = ?", ms(now), string(reason), kind, id).
-				Where("id IN (?) AND ended_at IS NULL", bun.List(chunk))
-			if dueBy != nil {
-				q = q.Where("expires_at <= ?", ms(*dueBy))
-			}
-			if _, err := q.Returning("*").Exec(ctx, &rows); err != nil {
+			if _, err := idb.NewUpdate().Model(&rows).
+				Set("ended_at = ?, end_reason = ?, ended_by_kind = ?, ended_by_id = ?, end_written_at = ?", ms(now), string(reason), string(actor.Kind), id, ms(now)).
+				Where("id IN (?) AND ended_at IS NULL", bun.List(ids[start:min(start+endBatch, len(ids))])).
+				Returning("*").Exec(ctx, &rows); err != nil {
 				return nil, err
 			}
-			if len(rows) == 0 {
-				continue
-			}
-			audits := make([]auditRow, len(rows))
-			for i := range rows {
-				s := rows[i].model()
-				out = append(out, s)
-				tenant := s.TenantID
-				audits[i] = auditRow{
-					ID: newID(), TenantID: &tenant, ActorKind: string(actor.Kind), ActorID: actor.ID,
-					Action: "session.ended", TargetType: "session", TargetID: s.ID,
-					After:     jsonOrEmpty(sessionAudit{UserID: s.UserID, Device: s.Device, IPAddress: s.IPAddress, EndReason: string(reason)}),
-					CreatedAt: now,
-				}
-			}
-			if _, err := idb.NewInsert().Model(&audits).Exec(ctx); err != nil {
+			ended, err := writeEndAudits(ctx, idb, rows, actor, now)
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, ended...)
 		}
 	}
 	return out, nil
 }
 
+// writeEndAudits records one session.ended entry per ended row, written at
+// now, and returns the rows as sessions.
+func writeEndAudits(ctx context.Context, idb bun.IDB, rows []sessionRow, actor model.Actor, now time.Time) ([]model.Session, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	out := make([]model.Session, len(rows))
+	audits := make([]auditRow, len(rows))
+	for i := range rows {
+		s := rows[i].model()
+		out[i] = s
+		tenant := s.TenantID
+		audits[i] = auditRow{
+			ID: newID(), TenantID: &tenant, ActorKind: string(actor.Kind), ActorID: actor.ID,
+			Action: "session.ended", TargetType: "session", TargetID: s.ID,
+			After:     jsonOrEmpty(sessionAudit{UserID: s.UserID, Device: s.Device, IPAddress: s.IPAddress, EndReason: string(s.EndReason)}),
+			CreatedAt: now,
+		}
+	}
+	if _, err := idb.NewInsert().Model(&audits).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// activeSessionIDs returns the ids of the active sessions matching the condition.
 func activeSessionIDs(ctx context.Context, idb bun.IDB, where string, args ...any) ([]string, error) {
 	var ids []string
 	err := idb.NewSelect().Model((*sessionRow)(nil)).Column("id").Where("ended_at IS NULL").Where(where, args...).Scan(ctx, &ids)
@@ -280,5 +383,5 @@ func (d *DB) endUserRemoved(ctx context.Context, idb bun.IDB, actor model.Actor,
 	for i, id := range ids {
 		ends[i] = model.SessionEnd{ID: id, Reason: model.EndUserRemoved}
 	}
-	return d.endSessions(ctx, idb, ends, actor, d.now(), nil)
+	return d.endSessions(ctx, idb, ends, actor, d.now(), overdue{})
 }

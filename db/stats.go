@@ -1,5 +1,7 @@
 package db
 
+// Statement counts for load tests, and bulk import of existing sessions.
+
 import (
 	"context"
 	"sync/atomic"

@@ -1,10 +1,15 @@
 package db
 
+// Tenants: the tenants table, deleting a tenant (which ends its sessions
+// with USER_REMOVED), and the tenant's audit view.
+
 import (
 	"context"
+	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
@@ -103,4 +108,33 @@ func (d *DB) TenantsByIDs(ctx context.Context, ids []string) (map[string]model.T
 		out[rows[i].ID] = rows[i].model()
 	}
 	return out, nil
+}
+
+type tenantRow struct {
+	bun.BaseModel `bun:"table:tenants"`
+	ID            string    `bun:"id,pk"`
+	Name          string    `bun:"name,notnull"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+}
+
+func (r *tenantRow) model() model.Tenant {
+	return model.Tenant{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// tenantAudit is what the audit trail records of a tenant.
+type tenantAudit struct {
+	Name string `json:"name"`
+}
+
+func requireTenant(ctx context.Context, idb bun.IDB, id string) error {
+	ok, err := idb.NewSelect().Model((*tenantRow)(nil)).Where("id = ?", id).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e := apperr.Errorf(apperr.NotFound, "tenant %s not found", id)
+		e.Field = "tenantId"
+		return e
+	}
+	return nil
 }

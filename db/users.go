@@ -1,11 +1,19 @@
 package db
 
+// Users: the users table, lookups by email (case-insensitive) and the
+// searchable user list, deleting a user (which ends its sessions with
+// USER_REMOVED), and the user's audit view.
+
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/text/cases"
 
+	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
@@ -13,6 +21,7 @@ import (
 // CONFLICT on a duplicate email; NOT_FOUND for an unknown tenant or role.
 func (d *DB) CreateUser(ctx context.Context, actor model.Actor, nu model.NewUser) (model.User, error) {
 	row := userRow{ID: newID(), Email: nu.Email, EmailLower: strings.ToLower(nu.Email), Name: nu.Name, PasswordHash: nu.PasswordHash, CreatedAt: d.now()}
+	row.fold()
 	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := requireTenant(ctx, tx, nu.TenantID); err != nil {
 			return err
@@ -46,7 +55,8 @@ func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u mod
 		if u.PasswordHash != nil {
 			row.PasswordHash = *u.PasswordHash
 		}
-		if _, err := tx.NewUpdate().Model(&row).Column("email", "email_lower", "name", "password_hash").WherePK().Exec(ctx); err != nil {
+		row.fold()
+		if _, err := tx.NewUpdate().Model(&row).Column("email", "email_lower", "name", "password_hash", "name_folded", "email_folded").WherePK().Exec(ctx); err != nil {
 			return conflictOr(err, "email", "a user with email %s already exists", row.Email)
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{Actor: actor, Action: "user.updated", TargetType: "user", TargetID: id}, before, userAudit{Email: row.Email, Name: row.Name, HasPassword: row.PasswordHash != ""})
@@ -123,8 +133,10 @@ func (d *DB) Users(ctx context.Context, f model.UserFilter) (model.UserPage, err
 			q = q.Where("u.id IN (SELECT user_id FROM memberships WHERE tenant_id = ?)", f.TenantID)
 		}
 		if f.Search != "" {
-			p := likePattern(f.Search)
-			q = q.Where(`(u.email_lower LIKE ? ESCAPE '\' OR lower(u.name) LIKE ? ESCAPE '\')`, p, p)
+			// Both sides folded by Go, so the match is the same on every
+			// database (SQLite's lower() folds ASCII only).
+			p := likePattern(foldSearch(f.Search))
+			q = q.Where(`(u.email_folded LIKE ? ESCAPE '\' OR u.name_folded LIKE ? ESCAPE '\')`, p, p)
 		}
 		return q
 	}
@@ -151,4 +163,93 @@ func (d *DB) Users(ctx context.Context, f model.UserFilter) (model.UserPage, err
 		page.Users[i] = rows[i].model()
 	}
 	return page, nil
+}
+
+// userRow's alias is "u": DB.Users filters on u.* columns.
+type userRow struct {
+	bun.BaseModel `bun:"table:users,alias:u"`
+	ID            string    `bun:"id,pk"`
+	Email         string    `bun:"email,notnull"`
+	EmailLower    string    `bun:"email_lower,notnull"`
+	Name          string    `bun:"name,notnull"`
+	PasswordHash  string    `bun:"password_hash,notnull"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+	// NameFolded and EmailFolded are what search compares (foldSearch).
+	NameFolded  *string `bun:"name_folded"`
+	EmailFolded *string `bun:"email_folded"`
+}
+
+func (r *userRow) model() model.User {
+	return model.User{ID: r.ID, Email: r.Email, Name: r.Name, PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// userAudit is what the audit trail records of a user (never its password hash).
+type userAudit struct {
+	Email       string `json:"email"`
+	Name        string `json:"name"`
+	HasPassword bool   `json:"hasPassword"`
+}
+
+func requireUser(ctx context.Context, idb bun.IDB, id string) error {
+	ok, err := idb.NewSelect().Model((*userRow)(nil)).Where("id = ?", id).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e := apperr.Errorf(apperr.NotFound, "user %s not found", id)
+		e.Field = "userId"
+		return e
+	}
+	return nil
+}
+
+// likePattern escapes s for a LIKE ... ESCAPE '\' substring match.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// foldSearch is the caseless form user search compares: full Unicode case
+// folding ("Élodie" and "ÉLODIE" fold to "élodie", "Straße" to "strasse").
+// A cases.Caser keeps state, so each call makes its own.
+func foldSearch(s string) string { return cases.Fold().String(s) }
+
+// fold fills the row's search columns from its name and email.
+func (r *userRow) fold() {
+	n, e := foldSearch(r.Name), foldSearch(r.Email)
+	r.NameFolded, r.EmailFolded = &n, &e
+}
+
+// foldBatch bounds the users one backfill statement reads.
+const foldBatch = 500
+
+// foldUserSearch fills the search columns of users stored before they
+// existed (the migration adds them empty: SQL cannot fold as Go does). It
+// runs when the store opens and does nothing once every row is filled.
+func (d *DB) foldUserSearch(ctx context.Context) error {
+	for {
+		var rows []userRow
+		if err := d.bun.NewSelect().Model(&rows).Column("id", "email", "name").
+			Where("u.name_folded IS NULL OR u.email_folded IS NULL").Order("u.id").Limit(foldBatch).Scan(ctx); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			for i := range rows {
+				rows[i].fold()
+				if _, err := tx.NewUpdate().Model(&rows[i]).Column("name_folded", "email_folded").WherePK().Exec(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fill user search columns: %w", err)
+		}
+		if len(rows) < foldBatch {
+			return nil
+		}
+	}
 }

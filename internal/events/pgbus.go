@@ -23,8 +23,8 @@ const ListenerApplicationName = "sessiond-listener"
 
 // PGStore is what the PostgreSQL bus needs of the database.
 type PGStore interface {
-	// Notify sends one NOTIFY on Channel with the payload.
-	Notify(ctx context.Context, payload string) error
+	// Notify sends one NOTIFY on channel with the payload.
+	Notify(ctx context.Context, channel, payload string) error
 	// SessionsByIDs loads sessions to turn notified ids back into events.
 	SessionsByIDs(ctx context.Context, ids []string) ([]model.Session, error)
 	// SessionsEndedSince lists sessions ended at or after t, to re-sync
@@ -210,18 +210,22 @@ func (b *PG) batch(ctx context.Context) {
 		// Send even while shutting down: these events are committed already.
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := b.store.Notify(nctx, string(body)); err != nil {
+		if err := b.store.Notify(nctx, Channel, string(body)); err != nil {
 			b.log.Error("notify other instances", "err", err, "events", len(pending))
 		}
 		pending, size = pending[:0], 0
 	}
+	// The envelope around the items: {"i":<instance>,"e":[...]}.
+	instance, _ := json.Marshal(b.instance)
+	room := maxPayload - len(instance) - len(`{"i":,"e":[]}`)
 	add := func(c compact) {
 		item := c.item()
-		n := 8
-		for _, f := range item {
-			n += len(f) + 3
-		}
-		if size+n > maxPayload-len(b.instance)-32 {
+		// Measure the item as it is encoded: JSON escapes some characters
+		// to six bytes, so counting the fields' lengths could overshoot
+		// PostgreSQL's limit.
+		enc, _ := json.Marshal(item)
+		n := len(enc) + 1 // and its comma
+		if size+n > room {
 			flush(ctx)
 		}
 		pending = append(pending, item)

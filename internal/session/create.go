@@ -39,21 +39,12 @@ func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantI
 		IPAddress: truncate(c.IPAddress, 64), UserAgent: truncate(c.UserAgent, 512),
 		Device: s.device(c.UserAgent),
 	}
-	created, ended, err := s.store.CreateSession(ctx, actor, userID, tenantID, func(env, tenant policy.Overrides, active []policy.Active, now time.Time) (model.Session, []policy.Termination) {
-		eff := policy.Resolve(env, tenant)
-		out := ses
-		out.CreatedAt, out.LastActiveAt = now, now
-		out.IdleExpiresAt, out.AbsoluteExpiresAt, out.ExpiresAt = eff.Deadlines(now, now)
-		out.IdleTimeout = eff.Idle()
-		// The new session counts too: at the limit, make room for one.
-		ends := policy.Terminations(eff, active, now)
-		if limit := eff.Limit(); limit > 0 {
-			live := liveAfter(active, ends)
-			for _, a := range policy.Oldest(live, len(live)-limit+1) {
-				ends = append(ends, policy.Termination{ID: a.ID, Reason: model.EndConcurrentSessionLimit})
-			}
-		}
-		return out, ends
+	created, ended, err := s.store.CreateSession(ctx, actor, userID, tenantID, func(env, tenant policy.Overrides, now time.Time) policy.SessionPlan {
+		plan := policy.PlanSession(policy.Resolve(env, tenant), ses, now)
+		// Another instance's activity may not be written yet: a session
+		// within the grace of its deadline still takes a slot.
+		plan.LiveAfter = now.Add(-s.cfg.ExpiryGrace)
+		return plan
 	})
 	if err != nil {
 		return Grant{}, err
@@ -63,21 +54,6 @@ func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantI
 	// The scheduler must act at the session's warning time, before its deadline.
 	s.wake(created.ExpiresAt.Add(-min(s.cfg.WarnBefore, created.IdleTimeout/2)))
 	return Grant{Token: token, Session: created}, nil
-}
-
-// liveAfter returns the active sessions that the terminations leave.
-func liveAfter(active []policy.Active, ends []policy.Termination) []policy.Active {
-	gone := make(map[string]bool, len(ends))
-	for _, e := range ends {
-		gone[e.ID] = true
-	}
-	out := make([]policy.Active, 0, len(active))
-	for _, a := range active {
-		if !gone[a.ID] {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 func (s *Service) device(ua string) string {

@@ -2,15 +2,22 @@ package session
 
 import (
 	"context"
+	"time"
 
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
 // End ends sessions for the given reasons: the one way a session ends on
-// request. It returns the sessions it ended (those still active).
+// request. A session already past its deadline (not yet swept) was over
+// then: it is recorded as ending at its deadline, for the deadline's reason.
+// It returns the sessions it ended (those still active).
 func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.SessionEnd) ([]model.Session, error) {
-	ended, err := s.store.EndSessions(ctx, ends, actor, nil)
+	overdueBy, err := s.overdueBy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ended, err := s.store.EndSessions(ctx, ends, actor, overdueBy)
 	if err != nil {
 		return nil, err
 	}
@@ -22,12 +29,27 @@ func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.Sess
 // when tenantID is ""), except the session keep, with reason, in one
 // transaction, and publishes their ends. It returns how many ended.
 func (s *Service) SignOut(ctx context.Context, actor model.Actor, userID, tenantID, keep string, reason model.EndReason) (int, error) {
-	ended, err := s.store.EndUserSessions(ctx, userID, tenantID, keep, reason, actor)
+	overdueBy, err := s.overdueBy(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ended, err := s.store.EndUserSessions(ctx, userID, tenantID, keep, reason, actor, overdueBy)
 	if err != nil {
 		return 0, err
 	}
 	s.ended(ctx, ended)
 	return len(ended), nil
+}
+
+// overdueBy writes pending activity, so that the store judges deadlines by
+// the latest activity, and returns the instant at or before which a stored
+// deadline means the session is over: now, less the grace in which another
+// instance's unwritten activity may still move it.
+func (s *Service) overdueBy(ctx context.Context) (time.Time, error) {
+	if err := s.Flush(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return s.clock.Now().Add(-s.cfg.ExpiryGrace), nil
 }
 
 // Ended publishes sessions that the store ended inside another change

@@ -7,7 +7,6 @@ import (
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
-	"github.com/sessiond/sessiond/internal/policy"
 )
 
 const dueBatch = 2000
@@ -70,15 +69,15 @@ func (s *Service) endAllDue(ctx context.Context) (int, error) {
 	}
 }
 
-// endDue ends sessions that are due by dueBy, each with the reason of the
-// deadline that passed. The store re-checks the deadline, so a session
-// whose activity was written meanwhile stays.
+// endDue ends sessions that are due by dueBy, each at its deadline and
+// with the reason of the deadline that passed. The store re-checks the
+// deadline, so a session whose activity was written meanwhile stays.
 func (s *Service) endDue(ctx context.Context, due []model.Session, dueBy time.Time) ([]model.Session, error) {
-	byReason := make([]model.SessionEnd, len(due))
+	ids := make([]string, len(due))
 	for i, d := range due {
-		byReason[i] = model.SessionEnd{ID: d.ID, Reason: policy.DueReason(d.IdleExpiresAt, d.AbsoluteExpiresAt)}
+		ids[i] = d.ID
 	}
-	ended, err := s.store.EndSessions(ctx, byReason, model.Actor{Kind: model.ActorSystem}, &dueBy)
+	ended, err := s.store.EndDueSessions(ctx, ids, dueBy)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/policy"
 )
@@ -63,20 +62,13 @@ func (s *Service) changePolicy(ctx context.Context, actor model.Actor, tenantID 
 	s.cache.Purge()
 	// Deadlines may have moved earlier: let the scheduler look again.
 	s.wake(time.Time{})
-	eff := resolveScope(res.Levels, tenantID)
+	eff := res.Levels.Scope(tenantID)
 	return PolicyOutcome{Effective: eff, Warnings: append(warnings, policy.EffectiveWarnings(eff)...), Terminated: len(res.Ended)}, nil
-}
-
-func resolveScope(levels db.Levels, tenantID string) policy.Effective {
-	if tenantID == "" {
-		return policy.Resolve(levels[db.EnvironmentScope], policy.Overrides{})
-	}
-	return levels.Effective(tenantID)
 }
 
 // planPolicy gives each tenant's active sessions their deadlines under the
 // new levels and names those the policy ends now.
-func planPolicy(levels db.Levels, active []policy.Active, now time.Time) (map[string]policy.Effective, []policy.Termination) {
+func planPolicy(levels policy.Levels, active []policy.Active, now time.Time) (map[string]policy.Effective, []policy.Termination) {
 	byTenant := map[string][]policy.Active{}
 	for _, a := range active {
 		byTenant[a.TenantID] = append(byTenant[a.TenantID], a)
@@ -114,7 +106,7 @@ func (s *Service) PreviewPolicy(ctx context.Context, tenantID string, in policy.
 	}
 	levels[tenantID] = policy.Apply(levels[tenantID], in)
 	_, ends := planPolicy(levels, active, s.clock.Now())
-	p := Preview{Effective: resolveScope(levels, tenantID), Total: len(ends)}
+	p := Preview{Effective: levels.Scope(tenantID), Total: len(ends)}
 	p.Warnings = append(warnings, policy.EffectiveWarnings(p.Effective)...)
 	for _, e := range ends {
 		switch e.Reason {

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/medama-io/go-useragent"
 
-	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
@@ -28,19 +27,20 @@ import (
 type Store interface {
 	UserByEmail(ctx context.Context, email string) (model.User, error)
 	MembershipsByUserIDs(ctx context.Context, userIDs []string) (map[string][]model.Membership, error)
-	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan db.SessionPlanner) (model.Session, []model.Session, error)
+	CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan policy.SessionPlanner) (model.Session, []model.Session, error)
 	SessionByTokenHash(ctx context.Context, hash string) (model.Session, error)
 	Session(ctx context.Context, id string) (model.Session, error)
-	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, dueBy *time.Time) ([]model.Session, error)
-	EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor) ([]model.Session, error)
+	EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, overdueBy time.Time) ([]model.Session, error)
+	EndDueSessions(ctx context.Context, ids []string, dueBy time.Time) ([]model.Session, error)
+	EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor, overdueBy time.Time) ([]model.Session, error)
 	DueSessions(ctx context.Context, now time.Time, limit int) ([]model.Session, error)
 	NextDeadline(ctx context.Context) (time.Time, bool, error)
 	NextWarning(ctx context.Context, lead time.Duration) (time.Time, bool, error)
 	MarkWarned(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]model.Session, error)
 	TouchSessions(ctx context.Context, touches map[string]time.Time) error
 	PolicyLevels(ctx context.Context, tenantID string) (env, tenant policy.Overrides, err error)
-	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan db.PolicyPlanner) (db.PolicyChange, error)
-	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, db.Levels, error)
+	UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan policy.PolicyPlanner) (policy.Change, error)
+	ActiveSessions(ctx context.Context, scope string) ([]policy.Active, policy.Levels, error)
 	// The login budget's counters live in the database (shared by all
 	// instances on PostgreSQL, kept across restarts on both).
 	ratelimit.Store
