@@ -78,8 +78,9 @@ func crashAndRecover(t *testing.T, dsn, synchronous string) {
 		return tn.CreateTenant.ID, u.CreateUser.ID, email
 	}
 	loadTenant, loadUser, loadEmail := tenant("load", 0)
-	// Deadlines 12 scaled minutes away (12 s): after the restart.
-	laterTenant, laterUser, _ := tenant("later", 12)
+	// Deadlines 20 scaled minutes away (20 s): after the restart, with room
+	// for a slow start on a loaded machine.
+	laterTenant, laterUser, _ := tenant("later", 20)
 	// Deadlines 1 scaled minute away (1 s): while the server is down.
 	downTenant, downUser, _ := tenant("down", 1)
 
