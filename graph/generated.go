@@ -2101,8 +2101,11 @@ input SessionPolicyInput {
 
 type Mutation {
   """
-  Signs a user in with email and password. Repeated failures for one email or
-  one IP address are slowed, then refused with RATE_LIMITED (extensions.retryAfter).
+  Signs a user in with email and password. Repeated failures from one IP
+  address, or for one email from one address, are slowed, then refused with
+  RATE_LIMITED (extensions.retryAfter); an email failing from everywhere is
+  slowed but never locked for addresses that have not failed for it.
+  Malformed credentials are BAD_USER_INPUT and count as failures.
   """
   login(input: LoginInput!): SessionGrant!
   "Creates a session for a user the customer's back end authenticated. Admin key."

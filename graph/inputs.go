@@ -50,8 +50,12 @@ func (c inputCheck) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	for _, f := range oc.Doc.Fragments {
 		sets = append(sets, f.SelectionSet) // each fragment once, however often spread
 	}
+	mutation := oc.Operation.Operation == ast.Mutation
 	for i, set := range sets {
-		if err := c.checkSelections(set, oc.Variables, i == 0 && oc.Operation.Operation == ast.Mutation, loginVars); err != nil {
+		// The operation's own selections, and fragments on Mutation, are the
+		// mutation's root fields.
+		root := mutation && (i == 0 || oc.Doc.Fragments[i-1].TypeCondition == "Mutation")
+		if err := c.checkSelections(set, oc.Variables, root, loginVars); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sessiond/sessiond/graph/graphtest"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/ratelimit"
 )
 
 // trustProxy makes the server take client addresses from X-Forwarded-For,
@@ -128,16 +129,20 @@ func TestLoginBudget(t *testing.T) {
 	})
 
 	t.Run("the right password works from a clean client while attackers hammer the email", func(t *testing.T) {
-		s, clk := startFake(t, trustProxy())
+		// The default budget with a ceiling of 3 instead of 10, to keep the
+		// number of (slow) password checks small.
+		b := ratelimit.DefaultBudget()
+		b.Email.Free = 3
+		s, clk := startFake(t, trustProxy(), func(c *app.Config) { c.LoginBudget = b })
 		w := s.NewWorkspace("hammer")
-		// Five attacking addresses reach the email's ceiling, then keep going
-		// in parallel.
-		for i := range 10 {
-			if o, _ := tryLogin(s, w.MemberEmail, "not the password", manyIPs(i%5)); o.code != "UNAUTHENTICATED" {
+		// Three attacking addresses reach the email's ceiling, then keep
+		// going in parallel.
+		for i := range 3 {
+			if o, _ := tryLogin(s, w.MemberEmail, "not the password", manyIPs(i)); o.code != "UNAUTHENTICATED" {
 				t.Fatalf("guess %d answered %+v, want UNAUTHENTICATED", i, o)
 			}
 		}
-		attack := func(i int) string { return manyIPs(i % 5) }
+		attack := func(i int) string { return manyIPs(i % 3) }
 		if got := parallelLogins(t, []*graphtest.Server{s}, 60, w.MemberEmail, "not the password", attack); got["RATE_LIMITED"] != 60 {
 			t.Fatalf("answers %v, want all 60 RATE_LIMITED past the ceiling", got)
 		}
@@ -168,22 +173,24 @@ func TestLoginBudget(t *testing.T) {
 	})
 
 	t.Run("a success does not reset the client's budget for other emails", func(t *testing.T) {
-		s, _ := startFake(t, trustProxy())
+		// A budget whose client counter passes 2 failures, to keep the
+		// number of (slow) password checks small.
+		small := ratelimit.DefaultBudget()
+		small.Client.Free = 2
+		s, _ := startFake(t, trustProxy(), func(c *app.Config) { c.LoginBudget = small })
 		w := s.NewWorkspace("reset")
-		for i := range 9 {
-			if o, _ := tryLogin(s, fmt.Sprintf("guess%d@example.com", i), "whatever-password", sameIP(0)); o.code != "UNAUTHENTICATED" {
-				t.Fatalf("guess %d answered %+v", i, o)
-			}
+		if o, _ := tryLogin(s, "guess0@example.com", "whatever-password", sameIP(0)); o.code != "UNAUTHENTICATED" {
+			t.Fatalf("first guess answered %+v", o)
 		}
 		if o, _ := tryLogin(s, w.MemberEmail, w.Password, sameIP(0)); o.code != "OK" {
 			t.Fatalf("the right password answered %+v, want a session", o)
 		}
-		// The 10th failure is the client's last free one; the 11th waits.
-		if o, _ := tryLogin(s, "guess9@example.com", "whatever-password", sameIP(0)); o.code != "UNAUTHENTICATED" {
-			t.Fatalf("10th guess answered %+v, want UNAUTHENTICATED", o)
+		// The second failure is the client's last free one; the third waits.
+		if o, _ := tryLogin(s, "guess1@example.com", "whatever-password", sameIP(0)); o.code != "UNAUTHENTICATED" {
+			t.Fatalf("second guess answered %+v, want UNAUTHENTICATED", o)
 		}
-		if o, _ := tryLogin(s, "guess10@example.com", "whatever-password", sameIP(0)); o.code != "RATE_LIMITED" {
-			t.Fatalf("11th guess answered %+v, want RATE_LIMITED: the success must not have reset the client's count", o)
+		if o, _ := tryLogin(s, "guess2@example.com", "whatever-password", sameIP(0)); o.code != "RATE_LIMITED" {
+			t.Fatalf("third guess answered %+v, want RATE_LIMITED: the success must not have reset the client's count", o)
 		}
 	})
 

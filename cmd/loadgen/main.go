@@ -10,6 +10,7 @@
 //	go run ./cmd/loadgen push -subscribers 1000
 //	go run ./cmd/loadgen memory -conns 10000
 //	go run ./cmd/loadgen idle -sessions 100000
+//	go run ./cmd/loadgen soak -duration 60s [-postgres URL]
 //	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 
@@ -45,7 +46,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -68,6 +69,8 @@ func main() {
 		err = clusterScenario(os.Args[2:])
 	case "idle":
 		err = idle(os.Args[2:])
+	case "soak":
+		err = soak(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}
@@ -447,6 +450,7 @@ func create(args []string) error {
 	limit := fs.Int("limit", 5, "max concurrent sessions per user (the rule stays active)")
 	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
 	noNotify := fs.Bool("no-notify", false, "PostgreSQL only: keep events in process (no NOTIFY)")
+	synchronous := fs.String("sqlite-synchronous", "FULL", "SQLite only: FULL or NORMAL")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 	dsn, drop, err := freshPostgres(*pg)
@@ -454,7 +458,7 @@ func create(args []string) error {
 		return err
 	}
 	defer drop()
-	in, err := start(ctx, app.Config{Database: dsn, NoNotify: *noNotify})
+	in, err := start(ctx, app.Config{Database: dsn, NoNotify: *noNotify, SQLiteSynchronous: *synchronous})
 	if err != nil {
 		return err
 	}
@@ -495,7 +499,7 @@ func create(args []string) error {
 	}
 	wg.Wait()
 	r := result{requests: len(lat), elapsed: time.Since(start), latencies: lat, errors: int(errs.Load())}
-	notify := ""
+	notify := ", synchronous " + *synchronous
 	if *pg != "" {
 		notify = ", NOTIFY on"
 		if *noNotify {

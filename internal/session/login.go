@@ -45,16 +45,11 @@ type LoginInput struct {
 func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 	now := s.clock.Now()
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	attempt, wait, err := s.logins.Reserve(ctx, email, in.Client.IPAddress, now)
+	attempt, err := s.reserve(ctx, email, in.Client.IPAddress)
 	if err != nil {
 		return Grant{}, err
 	}
-	if wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
-		e := apperr.Errorf(apperr.RateLimited, "too many failed logins; try again in %d seconds", secs)
-		e.RetryAfter = time.Duration(secs) * time.Second
-		return Grant{}, e
-	}
+	defer s.logins.inflight.end(email)
 	s.maybePrune(ctx, now)
 	if err := checkCredentials(in); err != nil {
 		return Grant{}, err
@@ -78,7 +73,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 		return fail()
 	}
 	// The password is right: whatever follows, this was no guess.
-	s.refund(ctx, attempt, now)
+	s.refund(ctx, attempt, s.clock.Now())
 	tenantID := in.TenantID
 	if tenantID == "" {
 		ms, err := s.store.MembershipsByUserIDs(ctx, []string{u.ID})
@@ -100,6 +95,47 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 		return fail()
 	}
 	return g, err
+}
+
+// maxReserveRetries bounds how often a refused attempt tries again after
+// this instance's in-flight attempts for its email completed.
+const maxReserveRetries = 32
+
+// reserve counts an attempt for email from ip, or refuses it with
+// RATE_LIMITED. A refusal while attempts for the same email are being
+// checked on this instance waits for them and tries again: if they were
+// right passwords they are refunded, and concurrent logins of one person
+// (several tabs, a retrying client) all get through, one after another;
+// if they were wrong, the budget refuses this one too. So parallel
+// attempts are delayed, never let through by parallelism. The caller ends
+// the in-flight mark of an attempt it got.
+func (s *Service) reserve(ctx context.Context, email, ip string) (*ratelimit.Attempt, error) {
+	for try := 0; ; try++ {
+		_, before := s.logins.inflight.watch(email)
+		attempt, wait, err := s.logins.Reserve(ctx, email, ip, s.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		if wait == 0 {
+			s.logins.inflight.begin(email)
+			return attempt, nil
+		}
+		done, after := s.logins.inflight.watch(email)
+		if try >= maxReserveRetries || (done == nil && after == before) {
+			secs := int((wait + time.Second - 1) / time.Second)
+			e := apperr.Errorf(apperr.RateLimited, "too many failed logins; try again in %d seconds", secs)
+			e.RetryAfter = time.Duration(secs) * time.Second
+			return nil, e
+		}
+		if done == nil {
+			continue // attempts began and ended meanwhile: look again
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // refund gives back a right password's attempt. A failure to write it

@@ -82,7 +82,7 @@ type Service struct {
 	cfg    Config
 	ua     *useragent.Parser
 	cache  *expirable.LRU[string, model.Session]
-	logins *ratelimit.Limiter
+	logins *loginBudget
 	// lastPrune is when this instance last deleted ended login counters
 	// (Unix nanoseconds).
 	lastPrune atomic.Int64
@@ -118,7 +118,7 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 		store: store, bus: bus, clock: clk, log: log, cfg: cfg,
 		ua:        useragent.NewParser(),
 		cache:     expirable.NewLRU[string, model.Session](100_000, nil, cfg.CacheTTL),
-		logins:    ratelimit.New(cfg.LoginBudget, store),
+		logins:    &loginBudget{Limiter: ratelimit.New(cfg.LoginBudget, store)},
 		dummyHash: dummy,
 		pending:   map[string]time.Time{},
 		written:   map[string]writtenActivity{},
