@@ -153,7 +153,6 @@ func TestDocumentLimits(t *testing.T) {
 	})
 }
 
-
 func TestComplexityCountsListSizes(t *testing.T) {
 	s := testkit.Start(t, func(cfg *app.Config) { cfg.MaxComplexity = 6000 })
 	// users 1 + edges (1 + 500 × (node 1 + sessions (1 + 10 × id 1))) = 6002
