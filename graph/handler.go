@@ -170,12 +170,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 }
 
 // bearer returns the token of an "Authorization: Bearer" header value.
-func bearer(h string) string {
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
+func bearer(h string) string { return auth.BearerToken(h) }
 
 // resolvePrincipal turns a presented token into a principal. A token that
 // is not valid yields Anonymous with a failure, so operations that need a

@@ -2,7 +2,7 @@ package session
 
 import (
 	"context"
-	"strings"
+	"github.com/sessiond/sessiond/internal/device"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/events"
@@ -80,25 +80,7 @@ func liveAfter(active []policy.Active, ends []policy.Termination) []policy.Activ
 	return out
 }
 
-func (s *Service) device(ua string) string {
-	if strings.TrimSpace(ua) == "" {
-		return "Unknown device"
-	}
-	a := s.ua.Parse(ua)
-	browser, os := string(a.Browser()), string(a.OS())
-	if os == "MacOS" {
-		os = "macOS"
-	}
-	switch {
-	case browser != "" && os != "":
-		return browser + " on " + os
-	case browser != "":
-		return browser
-	case os != "":
-		return "Unknown browser on " + os
-	}
-	return "Unknown device"
-}
+func (s *Service) device(ua string) string { return device.Label(s.ua, ua) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
