@@ -22,20 +22,32 @@ func DecodeRequestBody(body []byte) error {
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		return errors.New("batched requests (a JSON array of operations) are not supported: send one operation per request")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	// A struct, not a map: this runs on every request, and json checks the
+	// syntax of the whole body (raw fields included) either way.
+	var req struct {
+		Query         json.RawMessage `json:"query"`
+		OperationName json.RawMessage `json:"operationName"`
+		Variables     json.RawMessage `json:"variables"`
+		Extensions    json.RawMessage `json:"extensions"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
 		return describeJSONError("the request body", err)
 	}
-	if fields == nil {
+	if jsonKind(trimmed) != '{' {
 		return errors.New("the request body must be a JSON object with a \"query\"")
 	}
-	for name, raw := range fields {
-		if err := checkParam(name, raw); err != nil {
-			return err
-		}
-	}
-	if _, ok := fields["query"]; !ok {
+	if req.Query == nil {
 		return errors.New("the request has no \"query\"")
+	}
+	for _, p := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"query", req.Query}, {"operationName", req.OperationName}, {"variables", req.Variables}, {"extensions", req.Extensions}} {
+		if p.raw != nil {
+			if err := checkParam(p.name, p.raw); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -68,9 +80,8 @@ func checkParam(name string, raw json.RawMessage) error {
 		if kind != '{' && kind != 'n' {
 			return fmt.Errorf("%q must be a JSON object", name)
 		}
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return describeJSONError(fmt.Sprintf("%q", name), err)
+		if !json.Valid(raw) {
+			return fmt.Errorf("%q is not valid JSON", name)
 		}
 	}
 	return nil
