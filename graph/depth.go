@@ -24,7 +24,7 @@ var (
 func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
 func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
 func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
+	if oc.Operation == nil || d.max <= 0 {
 		return nil
 	}
 	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]int{}); depth > d.max {

@@ -206,7 +206,7 @@ type passiveKey struct{}
 func authenticate(deps Deps, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		p, err := deps.Auth.Authenticate(ctx, auth.Bearer(r.Header.Get("Authorization")))
+		p, err := deps.Auth.Authenticate(ctx, auth.BearerToken(r.Header.Get("Authorization")))
 		if err != nil {
 			msg := "internal error"
 			if db.IsUnavailable(err) {

@@ -3,17 +3,15 @@ package graph
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sessiond/sessiond/graph/guard"
 	"github.com/sessiond/sessiond/internal/apperr"
 )
 
@@ -124,10 +122,10 @@ func checkRequest(next http.Handler) http.Handler {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			err = DecodeRequestBody(body)
+			err = guard.DecodeRequestBody(body)
 		case http.MethodGet:
 			if r.Header.Get("Upgrade") == "" && r.URL.RawQuery != "" {
-				err = DecodeRequestQuery(r.URL.RawQuery)
+				err = guard.DecodeRequestQuery(r.URL.RawQuery)
 			}
 		}
 		if err != nil {
@@ -136,94 +134,6 @@ func checkRequest(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// DecodeRequestBody checks a GraphQL-over-HTTP POST body: one JSON object
-// with a string "query" and optional "operationName" (string),
-// "variables" and "extensions" (objects). Its errors are meant for the
-// client.
-func DecodeRequestBody(body []byte) error {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		return errors.New("batched requests (a JSON array of operations) are not supported: send one operation per request")
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return describeJSONError("the request body", err)
-	}
-	if fields == nil {
-		return errors.New("the request body must be a JSON object with a \"query\"")
-	}
-	for name, raw := range fields {
-		if err := checkParam(name, raw); err != nil {
-			return err
-		}
-	}
-	if _, ok := fields["query"]; !ok {
-		return errors.New("the request has no \"query\"")
-	}
-	return nil
-}
-
-// DecodeRequestQuery checks the query string of a GraphQL-over-HTTP GET:
-// "variables" and "extensions", when present, must be JSON objects.
-func DecodeRequestQuery(rawQuery string) error {
-	v, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return errors.New("the query string is not valid URL encoding")
-	}
-	for _, name := range []string{"variables", "extensions"} {
-		if s := v.Get(name); s != "" {
-			if err := checkParam(name, json.RawMessage(s)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func checkParam(name string, raw json.RawMessage) error {
-	kind := jsonKind(raw)
-	switch name {
-	case "query", "operationName":
-		if kind != '"' && !(name == "operationName" && kind == 'n') {
-			return fmt.Errorf("%q must be a string", name)
-		}
-	case "variables", "extensions":
-		if kind != '{' && kind != 'n' {
-			return fmt.Errorf("%q must be a JSON object", name)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return describeJSONError(fmt.Sprintf("%q", name), err)
-		}
-	}
-	return nil
-}
-
-// jsonKind is the first byte of a JSON value: '{', '[', '"', 'n' (null), ...
-func jsonKind(raw json.RawMessage) byte {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
-}
-
-// describeJSONError words a decoding error without Go type names.
-func describeJSONError(what string, err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Errorf("%s is not valid JSON: %s (at byte %d)", what, syntax.Error(), syntax.Offset)
-	case errors.As(err, &typ):
-		return fmt.Errorf("%s must be a JSON object", what)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%s is not valid JSON: it ends too early", what)
-	default:
-		return fmt.Errorf("%s is not valid JSON", what)
-	}
 }
 
 // writeLimitError answers a refused request with one GraphQL error.

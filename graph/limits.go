@@ -274,8 +274,8 @@ func capErrors(max int) graphql.ResponseMiddleware {
 // query cache, the parser's token limit, the shape check before
 // validation, the depth and cost checks after it, the cache commit last,
 // and the cap on errors per response. Introspection is served unless the
-// limits turn it off.
-func useLimits(srv *handler.Server, lim *Limits, maxDepth, maxComplexity int) {
+// limits turn it off. It returns the cache, for tests.
+func useLimits(srv *handler.Server, lim *Limits, maxDepth, maxComplexity int) *docCache {
 	cache := newDocCache(lim.QueryCacheBytes)
 	srv.SetQueryCache(cache)
 	srv.SetParserTokenLimit(max(lim.MaxTokens, 0))
@@ -287,6 +287,7 @@ func useLimits(srv *handler.Server, lim *Limits, maxDepth, maxComplexity int) {
 	srv.Use(&costLimit{max: maxComplexity})
 	srv.Use(cacheCommit{cache: cache}) // keep last: only documents that passed everything
 	srv.AroundResponses(capErrors(lim.MaxErrors))
+	return cache
 }
 
 // limitWebsockets applies the websocket limits to the transport.

@@ -190,6 +190,39 @@ type message struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
+var errBadMessage = errors.New("invalid message")
+
+// decodeMessage parses one incoming message of either protocol: a JSON
+// object with a "type".
+func decodeMessage(data []byte) (message, error) {
+	var m message
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		return m, errBadMessage
+	}
+	return m, nil
+}
+
+// decodeInit parses connection_init's payload: absent, null or an object.
+func decodeInit(raw json.RawMessage) (map[string]any, error) {
+	payload := map[string]any{}
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			return nil, errBadMessage
+		}
+	}
+	return payload, nil
+}
+
+// decodeSubscribe parses a subscribe (or legacy start) message: an id and
+// a payload of GraphQL request parameters.
+func decodeSubscribe(m message) (graphql.RawParams, error) {
+	var p graphql.RawParams
+	if m.ID == "" || json.Unmarshal(m.Payload, &p) != nil {
+		return p, errBadMessage
+	}
+	return p, nil
+}
+
 func (c *Conn) initialised() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -198,7 +231,6 @@ func (c *Conn) initialised() bool {
 
 func (c *Conn) readLoop(t *Transport) {
 	for {
-		var m message
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			return
@@ -207,7 +239,8 @@ func (c *Conn) readLoop(t *Transport) {
 			c.closeTooFast()
 			return
 		}
-		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		m, err := decodeMessage(data)
+		if err != nil {
 			c.WriteClose(CloseBadRequest, "Invalid message received")
 			return
 		}
@@ -257,12 +290,10 @@ func (c *Conn) init(t *Transport, raw json.RawMessage) bool {
 		c.WriteClose(CloseTooManyInits, "Too many initialisation requests")
 		return false
 	}
-	payload := map[string]any{}
-	if len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &payload); err != nil {
-			c.WriteClose(CloseBadRequest, "Invalid connection_init payload")
-			return false
-		}
+	payload, err := decodeInit(raw)
+	if err != nil {
+		c.WriteClose(CloseBadRequest, "Invalid connection_init payload")
+		return false
 	}
 	ctx := c.ctx
 	if t.InitFunc != nil {
@@ -298,8 +329,8 @@ type operation struct {
 }
 
 func (c *Conn) start(m message) bool {
-	var p graphql.RawParams
-	if err := json.Unmarshal(m.Payload, &p); err != nil || m.ID == "" {
+	p, err := decodeSubscribe(m)
+	if err != nil {
 		c.WriteClose(CloseBadRequest, "Invalid subscribe message")
 		return false
 	}

@@ -36,22 +36,13 @@ func NewAuthenticator(keys *AdminKeys, sessions SessionValidator, ents *Entitlem
 // Entitlements returns the cache principals are resolved from.
 func (a *Authenticator) Entitlements() *EntitlementCache { return a.ents }
 
-// Bearer returns the credential of an "Authorization: Bearer <credential>"
-// header value, or "" when the value is not of that form.
-func Bearer(header string) string {
-	if len(header) > 7 && strings.EqualFold(header[:7], "bearer ") {
-		return strings.TrimSpace(header[7:])
-	}
-	return ""
-}
-
 // InitCredential returns the credential a websocket client sent in its
 // connection_init payload: Authorization (or authorization) as a bearer
 // header value or a bare token, or authToken.
 func InitCredential(payload map[string]any) string {
 	for _, k := range []string{"Authorization", "authorization", "authToken"} {
 		if v, ok := payload[k].(string); ok && v != "" {
-			if t := Bearer(v); t != "" {
+			if t := BearerToken(v); t != "" {
 				return t
 			}
 			return strings.TrimSpace(v)

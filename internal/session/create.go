@@ -4,8 +4,9 @@ import (
 	"github.com/sessiond/sessiond/internal/text"
 
 	"context"
-	"strings"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/device"
 
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/model"
@@ -58,22 +59,4 @@ func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantI
 	return Grant{Token: token, Session: created}, nil
 }
 
-func (s *Service) device(ua string) string {
-	if strings.TrimSpace(ua) == "" {
-		return "Unknown device"
-	}
-	a := s.ua.Parse(ua)
-	browser, os := string(a.Browser()), string(a.OS())
-	if os == "MacOS" {
-		os = "macOS"
-	}
-	switch {
-	case browser != "" && os != "":
-		return browser + " on " + os
-	case browser != "":
-		return browser
-	case os != "":
-		return "Unknown browser on " + os
-	}
-	return "Unknown device"
-}
+func (s *Service) device(ua string) string { return device.Label(s.ua, ua) }
