@@ -147,6 +147,8 @@ export interface SessiondClient {
   subscribe(cb: (s: SessionState) => void): () => void;
   /** Which realtime transport the leader uses now, or null in a follower tab or when signed out. */
   readonly transport: 'websocket' | 'sse' | null;
+  /** Whether this tab's realtime connection is up (always false in follower tabs). */
+  readonly connected: boolean;
   /** Whether this tab holds the connection for the others. */
   readonly isLeader: boolean;
   /** Stops the connection, leaves the tab group and removes listeners. */
@@ -218,6 +220,10 @@ class Client implements SessiondClient {
 
   get transport(): 'websocket' | 'sse' | null {
     return this.rt ? this.rt.transport : null;
+  }
+
+  get connected(): boolean {
+    return this.rt?.up ?? false;
   }
 
   get isLeader(): boolean {
@@ -587,7 +593,14 @@ class Client implements SessiondClient {
     const first = body.errors?.[0];
     if (first) {
       const e = fromGraphQLError(first, res.status);
-      if (e.code === 'UNAUTHENTICATED' && token) this.endSession(token, (e.reason as SessionEndReason | undefined) ?? null, null);
+      if (e.code === 'UNAUTHENTICATED' && token) {
+        // With a reason the session ended. Without one either the token is
+        // unknown (as `me` tells) or the operation itself refused, e.g. a
+        // wrong password sent through request(): ask `me` to know which.
+        if (e.reason) this.endSession(token, e.reason as SessionEndReason, null);
+        else if (query === ME) this.endSession(token, null, null);
+        else void this.check();
+      }
       throw e;
     }
     if (token && !opts.passive) {

@@ -56,6 +56,8 @@ export function reasonIn(text: string | undefined): SessionEndReason | null {
 export class Realtime {
   /** The transport in use now. */
   transport: 'websocket' | 'sse';
+  /** Whether the connection is up (acknowledged by the server). */
+  up = false;
   private attempt = 0;
   private failedUpgrades = 0;
   private everConnected = false;
@@ -76,6 +78,7 @@ export class Realtime {
 
   stop(): void {
     this.stopped = true;
+    this.up = false;
     clearTimeout(this.timer);
     this.gen++;
     this.dispose?.();
@@ -100,6 +103,7 @@ export class Realtime {
   /** Drops the current connection and tries again after a backoff. */
   private retry(gen: number): void {
     if (this.stopped || gen !== this.gen) return;
+    this.up = false;
     this.gen++;
     this.dispose?.();
     this.dispose = null;
@@ -111,6 +115,7 @@ export class Realtime {
   }
 
   private onConnected(transport: 'websocket' | 'sse'): void {
+    this.up = true;
     const gap = this.everConnected;
     this.everConnected = true;
     this.attempt = 0;
@@ -230,7 +235,8 @@ export class Realtime {
     return () => {
       clearTimeout(pongTimer);
       unsubs.forEach((u) => u());
-      void client.dispose();
+      // dispose() rejects when the connection attempt failed: nothing to clean up then.
+      Promise.resolve(client.dispose()).catch(() => {});
     };
   }
 
