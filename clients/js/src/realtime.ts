@@ -3,7 +3,7 @@
 // Events (graphql-sse) when websockets are blocked. It reports what the
 // server pushes and hands authentication closes (4401/4403) to the client,
 // which asks `me` before it believes a session ended.
-import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws';
+import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws/client';
 import { createClient as createSSEClient, type Client as SSEClient } from 'graphql-sse';
 
 import { SESSION_EVENTS, SESSION_TERMINATED } from './operations.js';

@@ -301,8 +301,8 @@ describe('outages, reconnects and live sessions', () => {
   test('onExpiringSoon → staySignedIn keeps the session past its idle deadline', async () => {
     const t = await s.tenant('expiring');
     const u = await s.user(t, 'expiring');
-    await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 1, unit: 'MINUTES' } } });
-    await s.gql('mutation { updateAdminPortal(input: {privacyAndSecurity: true}) { privacyAndSecurity } }');
+    // Warned (30 s ahead) 2.5 real seconds after the last activity: time to connect first.
+    await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 3, unit: 'MINUTES' } } });
     const c = await signedIn(u);
     const warnings: { expiresAt: string; rule: string }[] = [];
     let kept = 0;
@@ -314,7 +314,7 @@ describe('outages, reconnects and live sessions', () => {
     await waitFor('EXPIRING_SOON', () => warnings.length > 0, 10_000);
     expect(warnings[0]!.rule).toBe('IDLE');
     // Three warnings answered: the session lived three idle timeouts and more.
-    await waitFor('three warnings', () => warnings.length >= 3, 15_000);
+    await waitFor('three warnings', () => warnings.length >= 3, 20_000);
     expect(c.ends).toEqual([]);
     expect(Date.parse(c.getState().session!.expiresAt)).toBeGreaterThan(Date.parse(firstDeadline));
     // Unanswered, the next one is followed by the end.
