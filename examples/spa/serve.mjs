@@ -17,8 +17,8 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
 // No inline scripts anywhere: the example runs under this policy.
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/** Starts the server; resolves to { url, close }. */
-export function startDevServer({ target = 'http://127.0.0.1:8080', port = 3000, host = '127.0.0.1' } = {}) {
+/** Starts the server (serving `root`, this folder by default); resolves to { url, close }. */
+export function startDevServer({ target = 'http://127.0.0.1:8080', port = 3000, host = '127.0.0.1', root = here } = {}) {
   const up = new URL(target);
   const forwarded = (path) => path === '/graphql' || path.startsWith('/graphql?') || path.startsWith('/sdk/');
   const server = createServer(async (req, res) => {
@@ -33,9 +33,9 @@ export function startDevServer({ target = 'http://127.0.0.1:8080', port = 3000, 
     }
     if (req.url === '/favicon.ico') return res.writeHead(204).end();
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    const file = join(here, path === '/' ? 'index.html' : path);
+    const file = join(root, path === '/' ? 'index.html' : path);
     const type = TYPES[extname(file)];
-    if (!file.startsWith(here) || !type) return res.writeHead(404).end();
+    if (!file.startsWith(root) || !type) return res.writeHead(404).end();
     try {
       const body = await readFile(file);
       res.writeHead(200, { 'Content-Type': type, 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache' });

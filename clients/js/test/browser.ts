@@ -31,9 +31,9 @@ export async function launch(): Promise<Browser> {
 }
 
 /** The example app's dev server (examples/spa/serve.mjs) in front of sessiond. */
-export async function exampleApp(target: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function exampleApp(target: string, root?: string): Promise<{ url: string; close(): Promise<void> }> {
   const mod = (await import(join(REPO_ROOT, 'examples', 'spa', 'serve.mjs'))) as {
-    startDevServer(o: { target: string; port: number }): Promise<{ url: string; close(): Promise<void> }>;
+    startDevServer(o: { target: string; port: number; root?: string }): Promise<{ url: string; close(): Promise<void> }>;
   };
-  return mod.startDevServer({ target, port: 0 });
+  return mod.startDevServer(root ? { target, port: 0, root } : { target, port: 0 });
 }
