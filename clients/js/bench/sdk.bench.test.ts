@@ -19,7 +19,7 @@ const TABS = 10;
 
 async function gzSize(external: string[]): Promise<{ min: number; gz: number }> {
   const r = await build({ ...options({ external }), write: false, outfile: 'out.js' });
-  const code = r.outputFiles[0]!.contents;
+  const code = r.outputFiles![0]!.contents;
   return { min: code.length, gz: gzipSync(code, { level: 9 }).length };
 }
 
