@@ -154,13 +154,6 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the example app on the embedded SD
     const p = await tab(await profile());
     await signIn(p, u);
     const token = await p.evaluate(() => window.sd.token!);
-    if (process.env['DEBUG_EXPIRY']) {
-      await p.evaluate(() => {
-        window.sd.onSessionEvent((e) => console.log('event', JSON.stringify(e)));
-        window.sd.subscribe((st) => console.log('state', JSON.stringify(st)));
-      });
-      p.on('console', (m) => console.log('page:', m.text()));
-    }
     const stay = p.getByRole('button', { name: 'Stay signed in' });
     // Three warnings, each answered: the session outlives three idle deadlines.
     for (let i = 0; i < 3; i++) {
