@@ -178,6 +178,9 @@ class Client implements SessiondClient {
   private checking: Promise<void> | null = null;
   private recheckTimer: ReturnType<typeof setTimeout> | undefined;
   private recheckAttempt = 0;
+  // Refused connections whose session `me` still called live: each restart
+  // waits longer, so a confused proxy or server cannot make us spin.
+  private refusals = 0;
   private lastActivity = 0;
   private closed = false;
   private readonly cleanups: (() => void)[] = [];
@@ -384,6 +387,7 @@ class Client implements SessiondClient {
       return;
     }
     this.ended.delete(token);
+    this.refusals = 0;
     this.noteActivity(Date.now());
     if (session) this.setState({ status: 'signed-in', session, user, endedReason: null, expiringSoon: null });
     else {
@@ -458,7 +462,12 @@ class Client implements SessiondClient {
       try {
         await this.me({ passive: true });
         this.recheckAttempt = 0;
-        if (afterRefusal && this.tabs.leader && token === this.tok && !this.rt) this.startRealtime();
+        if (afterRefusal && token === this.tok) {
+          const delay = Math.min(30_000, 500 * 2 ** this.refusals++);
+          this.recheckTimer = setTimeout(() => {
+            if (this.tabs.leader && token === this.tok && !this.rt) this.startRealtime();
+          }, delay / 2 + (Math.random() * delay) / 2);
+        }
       } catch (err) {
         if (token !== this.tok) return;
         if (this.state.status === 'loading') this.setState({ status: 'signed-in' });
