@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 import { HAVE_CHROMIUM, exampleApp, launch } from './browser.js';
-import { PASSWORD, Sessiond, sleep, waitFor, type User } from './harness.js';
+import { Outage, PASSWORD, Sessiond, portOf, sleep, waitFor, type User } from './harness.js';
 
 declare global {
   interface Window {
@@ -144,6 +144,33 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the example app on the embedded SD
     const other = pages.find((p) => p !== leader)!;
     await Promise.all([leader.close(), s.gql('mutation($u: ID!) { signOutUser(userId: $u) }', { u: u.id })]);
     await ended(other, 'REVOKED_BY_ADMIN');
+  });
+
+  test('an end the connection missed (it died silently) is reported when the page becomes visible', async () => {
+    const net = new Outage(portOf(s.graphql));
+    await net.up();
+    const viaNet = await exampleApp(`http://127.0.0.1:${net.port}`);
+    try {
+      const u = await s.user(tenantId, 'asleep');
+      const p = await (await profile()).newPage();
+      p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+      await p.goto(viaNet.url);
+      await p.waitForFunction(() => document.body.dataset['status'] === 'signed-out');
+      await signIn(p, u);
+      await waitFor('the connection', () => live(p));
+      net.stallWebsockets();
+      await s.gql('mutation($u: ID!) { signOutUser(userId: $u) }', { u: u.id });
+      await sleep(1000);
+      expect(await status(p)).toBe('signed-in'); // the push was lost with the connection
+      // The page coming back (tab shown, laptop opened) makes the SDK ask `me`
+      // long before its keep-alive (10 s + 5 s) would notice the dead socket.
+      await p.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+      await p.waitForFunction(() => document.body.dataset['status'] === 'signed-out', null, { timeout: 5000 });
+      expect(await endedReason(p)).toBe('REVOKED_BY_ADMIN');
+    } finally {
+      await viaNet.close();
+      await net.down();
+    }
   });
 
   test('onExpiringSoon → "Stay signed in" keeps the session; unanswered, it ends IDLE_TIMEOUT', async () => {

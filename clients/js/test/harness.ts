@@ -187,6 +187,7 @@ export class Sessiond {
 export class Outage {
   private server: NetServer | null = null;
   private sockets = new Set<Socket>();
+  private tunnels: { client: Socket; upstream: Socket; websocket: boolean }[] = [];
   port = 0;
 
   constructor(private readonly target: number) {}
@@ -208,6 +209,11 @@ export class Outage {
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
+      const t = { client, upstream, websocket: false };
+      this.tunnels.push(t);
+      client.once('data', (b: Buffer) => {
+        t.websocket = /^upgrade:\s*websocket/im.test(b.toString('latin1'));
+      });
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve, reject) => {
@@ -218,11 +224,27 @@ export class Outage {
     this.server = srv;
   }
 
+  /**
+   * Stops forwarding on open websockets without closing them: a connection
+   * that died silently (NAT timeout, sleep), which the client still thinks
+   * is up. Plain HTTP keeps working.
+   */
+  stallWebsockets(): void {
+    for (const t of this.tunnels) {
+      if (!t.websocket) continue;
+      t.client.unpipe(t.upstream);
+      t.upstream.unpipe(t.client);
+      t.client.pause();
+      t.upstream.pause();
+    }
+  }
+
   async down(): Promise<void> {
     const srv = this.server;
     this.server = null;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.tunnels = [];
     if (srv) await new Promise<void>((r) => srv.close(() => r()));
   }
 }
