@@ -504,7 +504,6 @@ class Client implements SessiondClient {
       keepAliveMs: this.o.keepAliveMs ?? 10_000,
       webSocketImpl: this.o.webSocketImpl,
       fetch: (...args) => this.fetchImpl()(...args),
-      sessionId: () => this.state.session?.id ?? null,
       ended: (reason, session) => this.endSession(token, reason, session),
       event: (ev) => this.sessionEvent(token, ev),
       refused: () => {

@@ -31,8 +31,6 @@ export interface RealtimeOptions {
   keepAliveMs: number;
   webSocketImpl?: unknown;
   fetch: typeof fetch;
-  /** The current session's id, once known. */
-  sessionId(): string | null;
   /** The session ended, as the server pushed it. */
   ended(reason: SessionEndReason | null, session: SessionFieldsFragment): void;
   /** Any event of sessionEvents (all of the user's sessions). */
