@@ -7,8 +7,7 @@ import (
 	"testing"
 )
 
-// TestClientSDK (in a file not named *_js_test.go, which Go would build for
-// GOOS=js only) runs the @sessiond/client test suite in clients/js (vitest):
+// TestClientSDK runs the @sessiond/client test suite in clients/js (vitest):
 // the SDK against the real server binary in Node, and in headless Chromium
 // when /usr/bin/chromium (or SESSIOND_CHROMIUM) exists. It needs Node and
 // `npm ci` in clients/js (which .ci/run does); without them it skips, so
