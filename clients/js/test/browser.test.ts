@@ -23,8 +23,9 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the example app on the embedded SD
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    // Policy minutes pass in real seconds; EXPIRING_SOON one policy minute ahead.
-    s = await Sessiond.start({ timeScale: 60, expiringSoon: '60s' });
+    // Policy minutes pass in real seconds; EXPIRING_SOON three policy minutes
+    // ahead, so a loaded machine has three real seconds to answer it.
+    s = await Sessiond.start({ timeScale: 60, expiringSoon: '3m' });
     app = await exampleApp(s.base);
     browser = await launch();
     tenantId = await s.tenant();
@@ -72,7 +73,7 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the example app on the embedded SD
   const sessionId = (p: Page) => p.evaluate(() => window.sd.getState().session?.id ?? null);
 
   async function ended(p: Page, reason: string): Promise<void> {
-    await p.waitForFunction(() => document.body.dataset['status'] === 'signed-out' && !document.getElementById('ended')!.hidden, null, { timeout: 10_000 });
+    await p.waitForFunction(() => document.body.dataset['status'] === 'signed-out' && !document.getElementById('ended')!.hidden, null, { timeout: 15_000 });
     expect(await endedReason(p)).toBe(reason);
     expect(await p.getByRole('alert').first().textContent()).toMatch(/\S/);
   }
@@ -176,14 +177,14 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the example app on the embedded SD
   test('onExpiringSoon → "Stay signed in" keeps the session; unanswered, it ends IDLE_TIMEOUT', async () => {
     const t = await s.tenant('idle');
     const u = await s.user(t, 'idle');
-    // Warned 2 real seconds after the last activity, ended a second later.
-    await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 3, unit: 'MINUTES' } } });
+    // Warned 3 real seconds after the last activity, ended 3 seconds later.
+    await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 6, unit: 'MINUTES' } } });
     const p = await tab(await profile());
     await signIn(p, u);
     const token = await p.evaluate(() => window.sd.token!);
     const stay = p.getByRole('button', { name: 'Stay signed in' });
-    // Three warnings, each answered: the session outlives three idle deadlines.
-    for (let i = 0; i < 3; i++) {
+    // Two warnings, each answered: the session outlives two idle deadlines.
+    for (let i = 0; i < 2; i++) {
       await stay.waitFor({ state: 'visible', timeout: 10_000 });
       await stay.click();
       await stay.waitFor({ state: 'hidden' });
@@ -191,5 +192,5 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the example app on the embedded SD
     expect(await status(p)).toBe('signed-in');
     expect(await s.live(token)).toBe(true);
     await ended(p, 'IDLE_TIMEOUT');
-  });
+  }, 90_000);
 });

@@ -17,7 +17,7 @@ let member: User;
 const open: SessiondClient[] = [];
 
 beforeAll(async () => {
-  s = await Sessiond.start({ timeScale: TIME_SCALE, expiringSoon: '30s' });
+  s = await Sessiond.start({ timeScale: TIME_SCALE, expiringSoon: '90s' });
   tenantId = await s.tenant();
   admin = await s.user(tenantId, 'admin', ['admin']);
   member = await s.user(tenantId, 'member');
@@ -301,7 +301,7 @@ describe('outages, reconnects and live sessions', () => {
   test('onExpiringSoon → staySignedIn keeps the session past its idle deadline', async () => {
     const t = await s.tenant('expiring');
     const u = await s.user(t, 'expiring');
-    // Warned (30 s ahead) 2.5 real seconds after the last activity: time to connect first.
+    // Warned (90 s ahead) 1.5 real seconds after the last activity: time to connect first.
     await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 3, unit: 'MINUTES' } } });
     const c = await signedIn(u);
     const warnings: { expiresAt: string; rule: string }[] = [];
@@ -319,7 +319,7 @@ describe('outages, reconnects and live sessions', () => {
     expect(Date.parse(c.getState().session!.expiresAt)).toBeGreaterThan(Date.parse(firstDeadline));
     // Unanswered, the next one is followed by the end.
     await endedOnce(c, 'IDLE_TIMEOUT', 15_000);
-  });
+  }, 60_000);
 });
 
 describe('transports', () => {

@@ -18,7 +18,7 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the React binding', () => {
   let dir: string;
 
   beforeAll(async () => {
-    s = await Sessiond.start({ timeScale: 60, expiringSoon: '60s' });
+    s = await Sessiond.start({ timeScale: 60, expiringSoon: '3m' });
     dir = mkdtempSync(join(tmpdir(), 'sessiond-react-'));
     await build({
       absWorkingDir: PKG_ROOT,
@@ -48,7 +48,7 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the React binding', () => {
     const t = await s.tenant('react');
     const u = await s.user(t, 'react');
     await s.portalOn();
-    await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 3, unit: 'MINUTES' } } });
+    await s.policy(t, { idleTimeout: { enabled: true, duration: { value: 6, unit: 'MINUTES' } } });
     const page = await (await browser.newContext()).newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -66,5 +66,5 @@ describe.skipIf(!HAVE_CHROMIUM)('in Chromium: the React binding', () => {
     expect(await text(page, 'status')).toBe('signed-out');
     expect(await text(page, 'user')).toBe('');
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 });
