@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	jsclient "github.com/sessiond/sessiond/clients/js"
 	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/graph/wstransport"
 	"github.com/sessiond/sessiond/internal/app"
@@ -174,6 +175,10 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mux.Handle("GET /{$}", playground.Handler("sessiond", "/graphql"))
+	// The browser SDK (clients/js), embedded: import it from /sdk/sessiond-client.js.
+	sdk := jsclient.Handler()
+	mux.Handle("GET /sdk/sessiond-client.js", sdk)
+	mux.Handle("GET /sdk/sessiond-client.js.map", sdk)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
