@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sessiond/sessiond/internal/testkit"
+	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
 // The browser SDK is part of the API's handler: a plain HTML page imports it
 // from /sdk/sessiond-client.js on the same server.
 func TestServesBrowserSDK(t *testing.T) {
-	s := testkit.Start(t)
+	s := graphtest.Start(t)
 	res, err := http.Get(s.HTTP.URL + "/sdk/sessiond-client.js")
 	if err != nil {
 		t.Fatal(err)
