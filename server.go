@@ -43,6 +43,7 @@ type config struct {
 	expiringSoon   time.Duration
 	activityFlush  time.Duration
 	wsKeepAlive    time.Duration
+	frameAncestors string
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -66,8 +67,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.expiringSoon, "expiring-soon", envDuration(getenv, "SESSIOND_EXPIRING_SOON", 2*time.Minute), "send EXPIRING_SOON this long before a session's deadline (SESSIOND_EXPIRING_SOON)")
 	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
 	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
+	fs.StringVar(&c.frameAncestors, "frame-ancestors", env("SESSIOND_FRAME_ANCESTORS", "'none'"), "CSP frame-ancestors of the pages, e.g. \"'self' https://app.example.com\" to embed the console (SESSIOND_FRAME_ANCESTORS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if strings.ContainsAny(c.frameAncestors, ";,\r\n") || strings.TrimSpace(c.frameAncestors) == "" {
+		return c, fmt.Errorf("-frame-ancestors must be a CSP source list such as 'none', 'self' or https://app.example.com")
 	}
 	c.adminKey = getenv("SESSIOND_ADMIN_KEY")
 	for _, o := range strings.Split(*origins, ",") {
@@ -118,6 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
 		TrustProxyHeaders: cfg.trustProxy, Logger: log,
 		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush, WebsocketKeepAlive: cfg.wsKeepAlive,
+		FrameAncestors: cfg.frameAncestors,
 	}
 	if cfg.timeScale != 1 {
 		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)

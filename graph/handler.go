@@ -18,7 +18,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -74,6 +73,9 @@ type Options struct {
 	KeepAlive time.Duration
 	// InitTimeout closes websockets that send no connection_init (default 10 s).
 	InitTimeout time.Duration
+	// FrameAncestors is the CSP frame-ancestors source list of the pages
+	// (playground, portal, console); default 'none'.
+	FrameAncestors string
 }
 
 func (c *Options) defaults() {
@@ -95,10 +97,14 @@ func (c *Options) defaults() {
 	if c.InitTimeout == 0 {
 		c.InitTimeout = 10 * time.Second
 	}
+	if c.FrameAncestors == "" {
+		c.FrameAncestors = "'none'"
+	}
 }
 
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
-// the playground on /, and the health endpoints. Production and tests build
+// the embedded pages (playground on /, /portal/, /console/), and the health
+// endpoints. Production and tests build
 // the API through this one function.
 func NewHandler(deps Deps, cfg Options) http.Handler {
 	cfg.defaults()
@@ -148,7 +154,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
-	mux.Handle("GET /{$}", playground.Handler("sessiond", "/graphql"))
+	mountPages(mux, originOK, cfg.FrameAncestors)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

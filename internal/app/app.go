@@ -53,6 +53,8 @@ type Config struct {
 	// WebsocketInitTimeout closes websockets that send no connection_init
 	// in time (default 10 s).
 	WebsocketInitTimeout time.Duration
+	// FrameAncestors is the pages' CSP frame-ancestors (default 'none').
+	FrameAncestors string
 
 	Logger *slog.Logger
 	// Clock is the time source; nil means the wall clock.
@@ -138,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Store: store, Directory: dir, Sessions: sessions,
 		Authz: auth.NewAuthorizer(store), AdminKeys: keys, Bus: bus, Clock: cfg.Clock,
 		TrustProxyHeaders: cfg.TrustProxyHeaders, Logger: cfg.Logger,
-	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout, KeepAlive: cfg.WebsocketKeepAlive})
+	}, graph.Options{Logger: cfg.Logger, AllowedOrigins: cfg.AllowedOrigins, InitTimeout: cfg.WebsocketInitTimeout, KeepAlive: cfg.WebsocketKeepAlive, FrameAncestors: cfg.FrameAncestors})
 
 	a := &App{Handler: h, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
