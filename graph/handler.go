@@ -22,6 +22,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	jsclient "github.com/sessiond/sessiond/clients/js"
 	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/graph/gorillaws"
 	"github.com/sessiond/sessiond/graph/wstransport"
@@ -155,6 +156,10 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mountPages(mux, originOK, cfg.FrameAncestors)
+	// The browser SDK (clients/js), embedded: import it from /sdk/sessiond-client.js.
+	sdk := jsclient.Handler()
+	mux.Handle("GET /sdk/sessiond-client.js", sdk)
+	mux.Handle("GET /sdk/sessiond-client.js.map", sdk)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
