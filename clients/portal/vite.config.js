@@ -1,12 +1,18 @@
 import { defineConfig } from 'vite';
+import { fileURLToPath } from 'node:url';
 
 // Two entry modules with stable names, served under /portal/ (graph/pages.go):
 // elements.js (the web components, usable from any allowed origin) and
 // console.js (the environment owner's console, which imports elements.js).
-// public/ holds the two pages, copied as they are.
+// public/ holds the two pages, copied as they are. The client SDK is built
+// from its source in clients/js (its runtime dependencies resolve here).
 export default defineConfig({
   base: '/portal/',
   publicDir: 'public',
+  resolve: {
+    alias: { '@sessiond/client': fileURLToPath(new URL('../js/src/index.ts', import.meta.url)) },
+    dedupe: ['graphql-ws', 'graphql-sse'],
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

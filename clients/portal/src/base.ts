@@ -44,6 +44,7 @@ export const theme = css`
     border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.35em 0.5em; min-height: 2.2em;
   }
   label { display: block; font-weight: 600; margin: 0.6em 0 0.2em; }
+  input[type='number'] { width: 6em; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: 0.45em 0.6em; border-bottom: 1px solid var(--_border); vertical-align: top; }
   th { font-weight: 600; color: var(--_muted); font-size: 0.9em; }

@@ -20,10 +20,19 @@ export class ApiError extends Error {
   }
 }
 
+/** The error code of an ApiError or the SDK's SessiondError (same fields). */
+export function codeOf(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
 /** True for errors that mean "this section is not for you": hide it. */
 export function isHidden(err: unknown): boolean {
-  return err instanceof ApiError && (err.code === 'FEATURE_DISABLED' || err.code === 'FORBIDDEN');
+  const c = codeOf(err);
+  return c === 'FEATURE_DISABLED' || c === 'FORBIDDEN' || c === 'UNAUTHENTICATED';
 }
+
+export type Requester = <T>(query: string, variables?: Record<string, unknown>, opts?: { passive?: boolean }) => Promise<T>;
 
 export interface Sink<T> {
   next(data: T): void;
@@ -38,13 +47,18 @@ export class Connection {
   private ws: Client | null = null;
   private readonly closeListeners = new Set<CloseListener>();
 
-  constructor(url: string, credential: () => string | null) {
+  private readonly requester: Requester | null;
+
+  /** requester, when given, runs queries and mutations (the SDK's request); the socket stays this class's. */
+  constructor(url: string, credential: () => string | null, requester: Requester | null = null) {
     this.url = new URL(url, document.baseURI).href;
     this.credential = credential;
+    this.requester = requester;
   }
 
   /** Runs a query or mutation; throws ApiError for the first GraphQL error. */
   async request<T>(query: string, variables?: Record<string, unknown>, opts: { passive?: boolean } = {}): Promise<T> {
+    if (this.requester) return this.requester<T>(query, variables, opts);
     const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
     const cred = this.credential();
     if (cred) headers.Authorization = `Bearer ${cred}`;

@@ -2,7 +2,7 @@
 // last session ended, as role="alert" data-reason), and while signed in who
 // is signed in, "Sign out", and the "Stay signed in" dialog on EXPIRING_SOON.
 import { html, nothing, type PropertyValues } from 'lit';
-import { ApiError } from './connection.js';
+import { codeOf } from './connection.js';
 import { SessiondElement, reasonText, theme, when } from './base.js';
 
 export class SessiondLogin extends SessiondElement {
@@ -116,16 +116,18 @@ export class SessiondLogin extends SessiondElement {
   }
 
   private showError(err: unknown) {
-    if (err instanceof ApiError && err.code === 'RATE_LIMITED') {
-      const secs = Math.max(1, Math.ceil(err.retryAfter ?? 60));
+    const e = err as { code?: string; field?: string; retryAfter?: number };
+    const code = codeOf(err);
+    if (code === 'RATE_LIMITED') {
+      const secs = Math.max(1, Math.ceil(e.retryAfter ?? 60));
       this.retryAt = Date.now() + secs * 1000;
       this.error = `Too many attempts. Try again in ${secs} second${secs === 1 ? '' : 's'}.`;
       clearTimeout(this.retryTimer);
       this.retryTimer = window.setTimeout(() => { this.retryAt = 0; this.error = ''; }, secs * 1000);
-    } else if (err instanceof ApiError && err.code === 'BAD_USER_INPUT' && err.field === 'tenantId') {
+    } else if (code === 'BAD_USER_INPUT' && e.field === 'tenantId') {
       this.needTenant = true;
       this.error = 'Choose the tenant to sign in to.';
-    } else if (err instanceof ApiError && err.code === 'UNAUTHENTICATED') {
+    } else if (code === 'UNAUTHENTICATED') {
       this.error = 'The email or password is not correct.';
     } else {
       this.error = err instanceof Error ? err.message : 'Sign-in failed.';
@@ -141,8 +143,7 @@ export class SessiondLogin extends SessiondElement {
   }
 
   private dismiss() {
-    this.member.expiring = null;
-    this.requestUpdate();
+    this.member.dismissExpiring();
   }
 
   private async signOut() {

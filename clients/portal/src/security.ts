@@ -4,7 +4,7 @@
 // the server's recommendation warnings inline; Preview (how many active
 // sessions the change would end) and Save (how many it ended).
 import { html, nothing, type PropertyValues } from 'lit';
-import { ApiError, isHidden } from './connection.js';
+import { codeOf, isHidden } from './connection.js';
 import { SessiondElement, theme } from './base.js';
 
 type Unit = 'MINUTES' | 'HOURS' | 'DAYS';
@@ -127,7 +127,7 @@ export class SessiondSecurity extends SessiondElement {
       this.hidden = false;
     } catch (err) {
       if (scope !== this.scope) return;
-      if (isHidden(err) || (err instanceof ApiError && err.code === 'UNAUTHENTICATED')) {
+      if (isHidden(err)) {
         this.hidden = true;
         this.requestUpdate();
       } else {
@@ -266,7 +266,7 @@ export class SessiondSecurity extends SessiondElement {
     try {
       await f();
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'BAD_USER_INPUT') this.warnings = [{ field: err.field ?? '', message: err.message }];
+      if (codeOf(err) === 'BAD_USER_INPUT') this.warnings = [{ field: (err as { field?: string }).field ?? '', message: (err as Error).message }];
       this.error = err instanceof Error ? err.message : String(err);
     } finally {
       this.busy = false;

@@ -2,14 +2,13 @@
 // live: sessionEvents adds new ones and drops ended ones as they happen.
 // Hidden (not broken) when the switch is off or the member is signed out.
 import { html, nothing } from 'lit';
-import { ApiError, isHidden } from './connection.js';
+import { isHidden } from './connection.js';
 import { SessiondElement, theme, when } from './base.js';
 
 interface Row {
   id: string; device: string; ipAddress: string; createdAt: string; lastActiveAt: string; current: boolean;
 }
 
-const FIELDS = 'id device ipAddress createdAt lastActiveAt current';
 
 export class SessiondSessions extends SessiondElement {
   static override styles = [theme];
@@ -60,14 +59,13 @@ export class SessiondSessions extends SessiondElement {
 
   private async load() {
     try {
-      const d = await this.conn.request<{ mySessions: Row[] }>(`query PortalMySessions { mySessions { ${FIELDS} } }`, undefined, { passive: true });
-      this.rows = d.mySessions;
+      this.rows = await this.member.sd.sessions({ passive: true });
       this.hidden = false;
       this.error = '';
       this.live();
     } catch (err) {
       this.hidden = true;
-      if (!isHidden(err) && !(err instanceof ApiError && err.code === 'UNAUTHENTICATED')) {
+      if (!isHidden(err)) {
         this.hidden = false;
         this.error = err instanceof Error ? err.message : String(err);
       }
@@ -76,18 +74,12 @@ export class SessiondSessions extends SessiondElement {
 
   private live() {
     this.unsubscribe();
-    this.stop = this.conn.subscribe<{ sessionEvents: { kind: string; session: Row } }>(
-      `subscription PortalMySessionEvents { sessionEvents { kind session { ${FIELDS} active } } }`,
-      undefined,
-      {
-        next: ({ sessionEvents: ev }) => {
-          const rest = (this.rows ?? []).filter((r) => r.id !== ev.session.id);
-          if (ev.kind === 'CREATED') this.rows = [{ ...ev.session, current: ev.session.id === this.forSession }, ...rest];
-          else if (ev.kind === 'TERMINATED') this.rows = rest;
-        },
-        error: (err) => { if (isHidden(err)) this.hidden = true; },
-      },
-    );
+    // The SDK's one connection carries the member's sessionEvents.
+    this.stop = this.member.sd.onSessionEvent((ev) => {
+      const rest = (this.rows ?? []).filter((r) => r.id !== ev.session.id);
+      if (ev.kind === 'CREATED') this.rows = [{ ...ev.session, current: ev.session.id === this.forSession }, ...rest];
+      else if (ev.kind === 'TERMINATED') this.rows = rest;
+    });
   }
 
   override render() {
@@ -119,7 +111,7 @@ export class SessiondSessions extends SessiondElement {
 
   private async revoke(r: Row) {
     try {
-      await this.conn.request(`mutation PortalRevoke($id: ID!) { revokeSession(id: $id) { id endReason } }`, { id: r.id });
+      await this.member.sd.revokeSession(r.id);
       this.rows = (this.rows ?? []).filter((x) => x.id !== r.id);
       this.notice = `Signed out ${r.device || 'the session'}.`;
       this.shadowRoot?.querySelector<HTMLButtonElement>('p > button')?.focus();
@@ -130,9 +122,9 @@ export class SessiondSessions extends SessiondElement {
 
   private async revokeOthers() {
     try {
-      const d = await this.conn.request<{ revokeMySessions: number }>(`mutation PortalRevokeOthers { revokeMySessions }`);
+      const n = await this.member.sd.revokeOtherSessions();
       this.rows = (this.rows ?? []).filter((x) => x.current);
-      this.notice = `Signed out ${d.revokeMySessions} other session${d.revokeMySessions === 1 ? '' : 's'}.`;
+      this.notice = `Signed out ${n} other session${n === 1 ? '' : 's'}.`;
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
     }

@@ -4,7 +4,7 @@
 // see it with the Users switch and fe.secure.delete.sessions; the console
 // sets `connection` (admin key) and `tenant-id`.
 import { html, nothing, type PropertyValues } from 'lit';
-import { ApiError, isHidden } from './connection.js';
+import { isHidden } from './connection.js';
 import { SessiondElement, theme } from './base.js';
 
 interface UserRow {
@@ -119,7 +119,7 @@ export class SessiondUsers extends SessiondElement {
       this.watch();
     } catch (err) {
       if (scope !== this.scope) return;
-      if (isHidden(err) || (err instanceof ApiError && err.code === 'UNAUTHENTICATED')) {
+      if (isHidden(err)) {
         this.hidden = true;
         this.requestUpdate();
       } else {
