@@ -350,6 +350,7 @@ export class SessiondConsole extends LitElement {
         `mutation ConsoleSwitch($input: UpdateAdminPortalInput!) { updateAdminPortal(input: $input) { privacyAndSecurity users security } }`,
         { input: { [key]: !this.portal[key] } });
       this.portal = d.updateAdminPortal;
+      await this.loadAudit(true);
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
     }
@@ -362,7 +363,7 @@ export class SessiondConsole extends LitElement {
     if (!roleKeys.length) return;
     try {
       await this.q(`mutation ConsoleAssign($p: String!, $r: [String!]!) { assignRolesToPermission(permissionKey: $p, roleKeys: $r) { key } }`, { p: permissionKey, r: roleKeys });
-      await this.loadEntitlements();
+      await Promise.all([this.loadEntitlements(), this.loadAudit(true)]);
       this.notice = `Assigned ${roleKeys.join(', ')} to ${permissionKey}.`;
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
@@ -372,7 +373,7 @@ export class SessiondConsole extends LitElement {
   private async removeRole(permissionKey: string, roleKey: string) {
     try {
       await this.q(`mutation ConsoleRemove($p: String!, $r: [String!]!) { removeRolesFromPermission(permissionKey: $p, roleKeys: $r) { key } }`, { p: permissionKey, r: [roleKey] });
-      await this.loadEntitlements();
+      await Promise.all([this.loadEntitlements(), this.loadAudit(true)]);
       this.notice = `Removed ${roleKey} from ${permissionKey}.`;
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
