@@ -165,3 +165,17 @@ if (root) {
     }),
   );
 }
+
+// CodeMirror's hidden textareas have no accessible name; give each editor one.
+function labelEditors(): void {
+  const named: [string, string][] = [
+    ['.graphiql-query-editor textarea', 'Query editor'],
+    ['.graphiql-editor-tool .graphiql-editor:nth-of-type(1) textarea', 'Variables editor'],
+    ['.graphiql-editor-tool .graphiql-editor:nth-of-type(2) textarea', 'Headers editor'],
+    ['.result-window textarea', 'Response'],
+  ];
+  for (const [sel, label] of named) {
+    for (const el of document.querySelectorAll(sel)) if (!el.hasAttribute('aria-label')) el.setAttribute('aria-label', label);
+  }
+}
+new MutationObserver(labelEditors).observe(document.body, { childList: true, subtree: true });

@@ -245,8 +245,17 @@ test('GraphiQL at / works with every other host blocked; a subscription typed th
     headers.setValue(JSON.stringify({ Authorization: `Bearer ${token}` }));
     cms[0].setValue('subscription { sessionEvents { kind reason session { id } } }');
   }, { token });
+  // Wait until the socket is acknowledged and the subscription sent.
+  const subscribed = new Promise((resolve) => {
+    p.on('websocket', (ws) => {
+      let acked = false;
+      ws.on('framereceived', (f) => { if (String(f.payload).includes('connection_ack')) acked = true; });
+      ws.on('framesent', (f) => { if (acked && String(f.payload).includes('"subscribe"')) resolve(); });
+    });
+  });
   await p.getByRole('button', { name: /Execute query/ }).click();
-  await p.waitForTimeout(500); // the subscription is on the socket
+  await subscribed;
+  await p.waitForTimeout(300); // the server has registered the stream
   await server.gql(`mutation { logout { id } }`, {}, token);
   const result = p.locator('.result-window');
   await result.getByText('TERMINATED').waitFor({ timeout: 3000 }).catch(async (e) => {
