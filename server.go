@@ -146,8 +146,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if key, err := a.AdminKeys.EnsureKey(ctx); err != nil {
 		return err
 	} else if key != "" {
+		// The rotate hint names this database: without -db it would rotate
+		// the key of ./sessiond.db instead. A PostgreSQL URL may hold a
+		// password, so it is not echoed.
+		dbArg := cfg.database
+		if strings.Contains(dbArg, "://") {
+			dbArg = "<the same postgres:// URL>"
+		}
 		fmt.Fprintf(stdout, "\nGenerated the admin key. It is shown only this once; only its hash is stored:\n\n    %s\n\n"+
-			"Send it as `Authorization: Bearer <key>`. Rotate it with `go run . -rotate-admin-key`.\n\n", key)
+			"Send it as `Authorization: Bearer <key>`, or sign in to the console at /console/ with it.\n"+
+			"Rotate it with `go run . -rotate-admin-key -db %s`.\n\n", key, dbArg)
 	}
 
 	if cfg.demo {
