@@ -1,10 +1,14 @@
 package graph
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io/fs"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/sessiond/sessiond/clients/playground"
 	"github.com/sessiond/sessiond/clients/portal"
@@ -44,22 +48,23 @@ func securityHeaders(frameAncestors string, next http.Handler) http.Handler {
 // can import the web components.
 func mountPages(mux *http.ServeMux, originOK func(*http.Request) bool, frameAncestors string) {
 	pg, pt := playground.Assets(), portal.Assets()
-	page := func(fsys fs.FS, name string) http.Handler {
+	pgFiles, ptFiles := &gzipCache{fsys: pg}, &gzipCache{fsys: pt}
+	page := func(files *gzipCache, name string) http.Handler {
 		return securityHeaders(frameAncestors, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-cache")
-			serveFile(w, r, fsys, name)
+			files.serve(w, r, name)
 		}))
 	}
-	mux.Handle("GET /{$}", page(pg, "index.html"))
-	mux.Handle("GET /portal/{$}", page(pt, "portal.html"))
-	mux.Handle("GET /console/{$}", page(pt, "console.html"))
+	mux.Handle("GET /{$}", page(pgFiles, "index.html"))
+	mux.Handle("GET /portal/{$}", page(ptFiles, "portal.html"))
+	mux.Handle("GET /console/{$}", page(ptFiles, "console.html"))
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	mux.Handle("GET /portal", http.RedirectHandler("/portal/", http.StatusMovedPermanently))
 
 	// Vite puts a content hash in GraphiQL's file names: cache them for good.
 	mux.Handle("GET /playground/assets/", securityHeaders(frameAncestors, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		serveFile(w, r, pg, strings.TrimPrefix(r.URL.Path, "/playground/"))
+		pgFiles.serve(w, r, strings.TrimPrefix(r.URL.Path, "/playground/"))
 	})))
 	mux.Handle("GET /portal/{file}", securityHeaders(frameAncestors, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("file")
@@ -72,12 +77,22 @@ func mountPages(mux *http.ServeMux, originOK func(*http.Request) bool, frameAnce
 			w.Header().Add("Vary", "Origin")
 		}
 		w.Header().Set("Cache-Control", "no-cache")
-		serveFile(w, r, pt, name)
+		ptFiles.serve(w, r, name)
 	})))
 }
 
-// serveFile answers one embedded file, or 404.
-func serveFile(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string) {
+// gzipCache serves embedded files, gzip-compressed for clients that accept
+// it. The files never change while the process runs, so each is
+// compressed once, on first request.
+type gzipCache struct {
+	fsys  fs.FS
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+// serve answers one embedded file, or 404.
+func (c *gzipCache) serve(w http.ResponseWriter, r *http.Request, name string) {
+	fsys := c.fsys
 	name = path.Clean(name)
 	if name == "." || strings.HasPrefix(name, "../") {
 		http.NotFound(w, r)
@@ -87,5 +102,43 @@ func serveFile(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string) 
 		http.NotFound(w, r)
 		return
 	}
-	http.ServeFileFS(w, r, fsys, name)
+	w.Header().Add("Vary", "Accept-Encoding")
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") || r.Header.Get("Range") != "" {
+		http.ServeFileFS(w, r, fsys, name)
+		return
+	}
+	body, err := c.compressed(name)
+	if err != nil {
+		http.ServeFileFS(w, r, fsys, name)
+		return
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	// ServeContent sets the type from the name and answers HEAD and
+	// conditional requests; the body it sends is the compressed one.
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+}
+
+func (c *gzipCache) compressed(name string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.files[name]; ok {
+		return b, nil
+	}
+	raw, err := fs.ReadFile(c.fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if _, err := zw.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if c.files == nil {
+		c.files = map[string][]byte{}
+	}
+	c.files[name] = buf.Bytes()
+	return buf.Bytes(), nil
 }

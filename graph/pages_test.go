@@ -1,6 +1,8 @@
 package graph_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -69,4 +71,37 @@ func TestPagesAreServedWithSecurityHeaders(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPagesAreCompressed checks that a browser asking for gzip gets the
+// compressed asset, which unpacks to the same bytes as the plain one.
+func TestPagesAreCompressed(t *testing.T) {
+	h := graph.NewHandler(graph.Deps{}, graph.Options{})
+	get := func(enc string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/portal/elements.js", nil)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	plain, zipped := get(""), get("gzip, br")
+	if zipped.Header().Get("Content-Encoding") != "gzip" || plain.Header().Get("Content-Encoding") != "" {
+		t.Fatalf("Content-Encoding: plain %q, gzip %q", plain.Header().Get("Content-Encoding"), zipped.Header().Get("Content-Encoding"))
+	}
+	if ct := zipped.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+		t.Fatalf("Content-Type of the compressed module: %q", ct)
+	}
+	zr, err := gzip.NewReader(zipped.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpacked, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(unpacked, plain.Body.Bytes()) {
+		t.Fatalf("the gzip body unpacks to %d bytes, the plain one has %d", len(unpacked), plain.Body.Len())
+	}
 }
