@@ -54,7 +54,9 @@ export class MemberSession extends EventTarget {
       this.status = 'signed-out';
       this.conn.reset();
     } else {
-      this.status = s.status;
+      // With no token in this tab the sign-in form can show at once; a
+      // token another tab answers with still signs this one in.
+      this.status = this.sd.token ? s.status : 'signed-out';
     }
     this.dispatchEvent(new Event('change'));
   }
