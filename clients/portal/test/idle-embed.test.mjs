@@ -6,8 +6,8 @@ import http from 'node:http';
 import { startServer, launch, context, signIn, axe, shot } from './harness.mjs';
 
 test('a short idle timeout: "Stay signed in" keeps the session; not pressing it ends with IDLE_TIMEOUT', async () => {
-  // -time-scale 10: the 1-minute idle timeout lasts 6 s, EXPIRING_SOON comes at half of it.
-  const server = await startServer(['-time-scale', '10']);
+  // -time-scale 5: the 1-minute idle timeout lasts 12 s, EXPIRING_SOON comes at half of it.
+  const server = await startServer(['-time-scale', '5']);
   const browser = await launch();
   try {
     await server.gql(`mutation { updateSessionPolicy(input: {idleTimeout: {enabled: true, duration: {value: 1, unit: MINUTES}}}) { terminatedSessions } }`);
@@ -17,13 +17,11 @@ test('a short idle timeout: "Stay signed in" keeps the session; not pressing it 
     await signIn(p, server, server.admin);
     const login = p.locator('sessiond-login');
     const dialog = login.getByRole('dialog');
-    await dialog.waitFor({ timeout: 6000 });
-    assert.deepEqual(await axe(p), [], 'axe: expiring-soon dialog');
-    await shot(p, 'portal-stay-signed-in');
+    await dialog.waitFor({ timeout: 12000 });
     await dialog.getByRole('button', { name: 'Stay signed in' }).press('Enter');
     await dialog.waitFor({ state: 'detached' });
-    // Past the first deadline (6 s after sign-in) the session still lives.
-    const wait = 6500 - (Date.now() - t0);
+    // Past the first deadline (12 s after sign-in) the session still lives.
+    const wait = 12500 - (Date.now() - t0);
     if (wait > 0) await p.waitForTimeout(wait);
     assert.equal(await login.locator('[role="alert"]').count(), 0, 'no end after "Stay signed in"');
     const me = await p.evaluate(async () => {
@@ -33,8 +31,10 @@ test('a short idle timeout: "Stay signed in" keeps the session; not pressing it 
     });
     assert.equal(me.data?.me.session.active, true, 'the server still has the session');
     // The next warning is left unanswered.
-    await dialog.waitFor({ timeout: 6000 });
-    await login.locator('[role="alert"][data-reason="IDLE_TIMEOUT"]').waitFor({ timeout: 8000 });
+    await dialog.waitFor({ timeout: 12000 });
+    await shot(p, 'portal-stay-signed-in');
+    assert.deepEqual(await axe(p), [], 'axe: expiring-soon dialog');
+    await login.locator('[role="alert"][data-reason="IDLE_TIMEOUT"]').waitFor({ timeout: 15000 });
     await login.getByLabel('Email').waitFor();
     assert.deepEqual(ctx.problems, []);
   } finally {
@@ -84,5 +84,32 @@ test('elements.js works from another origin with an api attribute, themed throug
     await browser.close();
     await server.stop();
     app.close();
+  }
+});
+
+test('sign-in: a wrong password says so; RATE_LIMITED says when to retry', async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const ctx = await context(browser);
+    const p = await ctx.newPage();
+    await p.goto(`${server.url}/portal/`);
+    const login = p.locator('sessiond-login');
+    await login.getByLabel('Email').fill(server.member.email);
+    await login.getByLabel('Password').fill('not-the-password');
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    await login.getByText('The email or password is not correct.').waitFor();
+    let limited = false;
+    for (let i = 0; i < 6 && !limited; i++) {
+      await login.getByRole('button', { name: 'Sign in' }).click();
+      limited = await login.getByText(/Too many attempts\. Try again in \d+ seconds?\./).waitFor({ timeout: 3000 }).then(() => true, () => false);
+    }
+    assert.ok(limited, 'repeated failures show when to retry');
+    assert.equal(await login.getByRole('button', { name: 'Sign in' }).isDisabled(), true, 'the button waits');
+    assert.deepEqual(await axe(p), [], 'axe: rate-limited form');
+    assert.deepEqual(ctx.problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
   }
 });
