@@ -4,7 +4,7 @@
 // roles with their permissions, tenants with their users and policy, the
 // environment's session policy, a live count of active sessions, and the
 // audit log filtered by action and tenant.
-import { LitElement, html, nothing, type PropertyValues } from 'lit';
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { ApiError, Connection } from './connection.js';
 import { theme, when } from './base.js';
 import './elements.js';
@@ -31,7 +31,10 @@ function readKey(): string | null {
 }
 
 export class SessiondConsole extends LitElement {
-  static override styles = [theme];
+  static override styles = [theme, css`
+    section { margin: 0 0 2em; }
+    sessiond-users, sessiond-security { margin-top: 1.5em; }
+  `];
   static override properties = {
     api: { type: String },
     signedIn: { state: true },

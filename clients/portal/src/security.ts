@@ -174,7 +174,7 @@ export class SessiondSecurity extends SessiondElement {
     const env = this.admin && !this.tenantId;
     const dirty = Object.values(this.drafts).some((d) => d.dirty);
     return html`<section part="section" aria-labelledby="h">
-      <h2 id="h">${env ? 'Environment session policy' : 'Security'}</h2>
+      <h2 id="h">${env ? 'Environment session policy' : this.admin ? 'Tenant session policy' : 'Security'}</h2>
       ${(Object.keys(LABELS) as Key[]).map((k) => this.renderSetting(k, env))}
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       <p role="status" part="status" data-role="result">${this.result}</p>

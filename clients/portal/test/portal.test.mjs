@@ -262,7 +262,7 @@ test('GraphiQL at / works with every other host blocked; a subscription typed th
     await shot(p, 'playground-failure');
     throw e;
   });
-  await result.getByText('LOGOUT').waitFor();
+  await result.getByText('"LOGOUT"', { exact: true }).waitFor();
   await result.getByText(/4403/).waitFor({ timeout: 3000 }).catch(async (e) => {
     await shot(p, 'playground-failure');
     throw e;

@@ -47,6 +47,7 @@ function subscribeBlock(server, query, token) {
       webSocketImpl: WebSocket,
       connectionParams: { Authorization: `Bearer ${token}` },
       lazy: false,
+      onNonLazyError: () => {}, // the 4403 close is expected; `closed` records it
       retryAttempts: 0,
       on: {
         connected: () => setTimeout(ready, 300),
