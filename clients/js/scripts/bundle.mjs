@@ -32,9 +32,6 @@ export function options(extra = {}) {
     target: ['es2022', 'chrome96', 'firefox96', 'safari15.4'],
     minify: true,
     legalComments: 'eof',
-    // graphql is a peer of graphql-ws/graphql-sse used by their servers
-    // only; the client code must never pull it in.
-    external: ['graphql'],
     logLevel: 'warning',
     plugins: [compactQueries],
     ...extra,

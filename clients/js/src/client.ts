@@ -147,6 +147,8 @@ export interface SessiondClient {
   subscribe(cb: (s: SessionState) => void): () => void;
   /** Which realtime transport the leader uses now, or null in a follower tab or when signed out. */
   readonly transport: 'websocket' | 'sse' | null;
+  /** Whether this tab's realtime connection is up (always false in follower tabs). */
+  readonly connected: boolean;
   /** Whether this tab holds the connection for the others. */
   readonly isLeader: boolean;
   /** Stops the connection, leaves the tab group and removes listeners. */
@@ -176,6 +178,9 @@ class Client implements SessiondClient {
   private checking: Promise<void> | null = null;
   private recheckTimer: ReturnType<typeof setTimeout> | undefined;
   private recheckAttempt = 0;
+  // Refused connections whose session `me` still called live: each restart
+  // waits longer, so a confused proxy or server cannot make us spin.
+  private refusals = 0;
   private lastActivity = 0;
   private closed = false;
   private readonly cleanups: (() => void)[] = [];
@@ -218,6 +223,10 @@ class Client implements SessiondClient {
 
   get transport(): 'websocket' | 'sse' | null {
     return this.rt ? this.rt.transport : null;
+  }
+
+  get connected(): boolean {
+    return this.rt?.up ?? false;
   }
 
   get isLeader(): boolean {
@@ -378,6 +387,7 @@ class Client implements SessiondClient {
       return;
     }
     this.ended.delete(token);
+    this.refusals = 0;
     this.noteActivity(Date.now());
     if (session) this.setState({ status: 'signed-in', session, user, endedReason: null, expiringSoon: null });
     else {
@@ -452,7 +462,12 @@ class Client implements SessiondClient {
       try {
         await this.me({ passive: true });
         this.recheckAttempt = 0;
-        if (afterRefusal && this.tabs.leader && token === this.tok && !this.rt) this.startRealtime();
+        if (afterRefusal && token === this.tok) {
+          const delay = Math.min(30_000, 500 * 2 ** this.refusals++);
+          this.recheckTimer = setTimeout(() => {
+            if (this.tabs.leader && token === this.tok && !this.rt) this.startRealtime();
+          }, delay / 2 + (Math.random() * delay) / 2);
+        }
       } catch (err) {
         if (token !== this.tok) return;
         if (this.state.status === 'loading') this.setState({ status: 'signed-in' });
@@ -489,7 +504,6 @@ class Client implements SessiondClient {
       keepAliveMs: this.o.keepAliveMs ?? 10_000,
       webSocketImpl: this.o.webSocketImpl,
       fetch: (...args) => this.fetchImpl()(...args),
-      sessionId: () => this.state.session?.id ?? null,
       ended: (reason, session) => this.endSession(token, reason, session),
       event: (ev) => this.sessionEvent(token, ev),
       refused: () => {
@@ -587,7 +601,14 @@ class Client implements SessiondClient {
     const first = body.errors?.[0];
     if (first) {
       const e = fromGraphQLError(first, res.status);
-      if (e.code === 'UNAUTHENTICATED' && token) this.endSession(token, (e.reason as SessionEndReason | undefined) ?? null, null);
+      if (e.code === 'UNAUTHENTICATED' && token) {
+        // With a reason the session ended. Without one either the token is
+        // unknown (as `me` tells) or the operation itself refused, e.g. a
+        // wrong password sent through request(): ask `me` to know which.
+        if (e.reason) this.endSession(token, e.reason as SessionEndReason, null);
+        else if (query === ME) this.endSession(token, null, null);
+        else void this.check();
+      }
       throw e;
     }
     if (token && !opts.passive) {

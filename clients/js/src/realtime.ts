@@ -3,7 +3,7 @@
 // Events (graphql-sse) when websockets are blocked. It reports what the
 // server pushes and hands authentication closes (4401/4403) to the client,
 // which asks `me` before it believes a session ended.
-import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws';
+import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws/client';
 import { createClient as createSSEClient, type Client as SSEClient } from 'graphql-sse';
 
 import { SESSION_EVENTS, SESSION_TERMINATED } from './operations.js';
@@ -31,8 +31,6 @@ export interface RealtimeOptions {
   keepAliveMs: number;
   webSocketImpl?: unknown;
   fetch: typeof fetch;
-  /** The current session's id, once known. */
-  sessionId(): string | null;
   /** The session ended, as the server pushed it. */
   ended(reason: SessionEndReason | null, session: SessionFieldsFragment): void;
   /** Any event of sessionEvents (all of the user's sessions). */
@@ -56,6 +54,8 @@ export function reasonIn(text: string | undefined): SessionEndReason | null {
 export class Realtime {
   /** The transport in use now. */
   transport: 'websocket' | 'sse';
+  /** Whether the connection is up (acknowledged by the server). */
+  up = false;
   private attempt = 0;
   private failedUpgrades = 0;
   private everConnected = false;
@@ -76,6 +76,7 @@ export class Realtime {
 
   stop(): void {
     this.stopped = true;
+    this.up = false;
     clearTimeout(this.timer);
     this.gen++;
     this.dispose?.();
@@ -100,6 +101,7 @@ export class Realtime {
   /** Drops the current connection and tries again after a backoff. */
   private retry(gen: number): void {
     if (this.stopped || gen !== this.gen) return;
+    this.up = false;
     this.gen++;
     this.dispose?.();
     this.dispose = null;
@@ -111,6 +113,7 @@ export class Realtime {
   }
 
   private onConnected(transport: 'websocket' | 'sse'): void {
+    this.up = true;
     const gap = this.everConnected;
     this.everConnected = true;
     this.attempt = 0;
@@ -230,7 +233,8 @@ export class Realtime {
     return () => {
       clearTimeout(pongTimer);
       unsubs.forEach((u) => u());
-      void client.dispose();
+      // dispose() rejects when the connection attempt failed: nothing to clean up then.
+      Promise.resolve(client.dispose()).catch(() => {});
     };
   }
 

@@ -95,7 +95,8 @@ export class Tabs {
   // that hears no leader for LEADER_TIMEOUT_MS (or hears it resign) claims
   // leadership; of two claimants the one with the smaller id stays.
   private heartbeatElection(): void {
-    this.lastLead = Date.now() - LEADER_TIMEOUT_MS + 3 * HEARTBEAT_MS;
+    // A leader answers the probe at once; with no answer, claim at the first tick.
+    this.lastLead = Date.now() - LEADER_TIMEOUT_MS + 200;
     this.post({ t: '_probe' });
     this.timer = setInterval(() => this.tick(), HEARTBEAT_MS);
     unref(this.timer);
