@@ -47,6 +47,7 @@ type config struct {
 	activityFlush  time.Duration
 	wsKeepAlive    time.Duration
 	limits         *limitFlags
+	frameAncestors string
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -73,8 +74,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
 	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
 	c.limits = registerLimitFlags(fs, getenv)
+	fs.StringVar(&c.frameAncestors, "frame-ancestors", env("SESSIOND_FRAME_ANCESTORS", "'none'"), "CSP frame-ancestors of the pages, e.g. \"'self' https://app.example.com\" to embed the console (SESSIOND_FRAME_ANCESTORS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if strings.ContainsAny(c.frameAncestors, ";,\r\n") || strings.TrimSpace(c.frameAncestors) == "" {
+		return c, fmt.Errorf("-frame-ancestors must be a CSP source list such as 'none', 'self' or https://app.example.com")
 	}
 	c.adminKey = getenv("SESSIOND_ADMIN_KEY")
 	for _, o := range strings.Split(*origins, ",") {
@@ -125,6 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
 		TrustProxyHeaders: cfg.trustProxy, Logger: log, SQLiteSynchronous: cfg.sqliteSync,
 		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush, WebsocketKeepAlive: cfg.wsKeepAlive,
+		FrameAncestors: cfg.frameAncestors,
 	}
 	acfg.Limits, acfg.MaxDepth, acfg.MaxComplexity = cfg.limits.resolve()
 	if cfg.timeScale != 1 {
@@ -155,8 +161,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if key, err := a.AdminKeys.EnsureKey(ctx); err != nil {
 		return err
 	} else if key != "" {
+		// The rotate hint names this database: without -db it would rotate
+		// the key of ./sessiond.db instead. A PostgreSQL URL may hold a
+		// password, so it is not echoed.
+		dbArg := cfg.database
+		if strings.Contains(dbArg, "://") {
+			dbArg = "<the same postgres:// URL>"
+		}
 		fmt.Fprintf(stdout, "\nGenerated the admin key. It is shown only this once; only its hash is stored:\n\n    %s\n\n"+
-			"Send it as `Authorization: Bearer <key>`. Rotate it with `go run . -rotate-admin-key`.\n\n", key)
+			"Send it as `Authorization: Bearer <key>`, or sign in to the console at /console/ with it.\n"+
+			"Rotate it with `go run . -rotate-admin-key -db %s`.\n\n", key, dbArg)
 	}
 
 	if cfg.demo {

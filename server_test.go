@@ -479,3 +479,40 @@ func TestKeepAliveIsConfigurable(t *testing.T) {
 		})
 	}
 }
+
+func TestFrameAncestorsIsConfigurable(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, "'none'"},
+		{"environment", nil, map[string]string{"SESSIOND_FRAME_ANCESTORS": "'self'"}, "'self'"},
+		{"flag wins", []string{"-frame-ancestors", "https://app.example.com"}, map[string]string{"SESSIOND_FRAME_ANCESTORS": "'self'"}, "https://app.example.com"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := parseConfig(c.args, func(k string) string { return c.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.frameAncestors != c.want {
+				t.Fatalf("frame-ancestors = %q, want %q", cfg.frameAncestors, c.want)
+			}
+		})
+	}
+	t.Run("a value that would add a CSP directive is refused", func(t *testing.T) {
+		if _, err := parseConfig([]string{"-frame-ancestors", "'self'; script-src *"}, noEnv); err == nil {
+			t.Fatal("want an error for a value with ';'")
+		}
+	})
+}
+
+func TestGeneratedKeyHintNamesTheDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "hint.db")
+	in := startServer(t, db, noEnv)
+	defer in.mustStop(t)
+	if want := "-rotate-admin-key -db " + db; !strings.Contains(in.stdout.String(), want) {
+		t.Fatalf("the first start's output lacks %q:\n%s", want, in.stdout.String())
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -79,6 +78,9 @@ type Options struct {
 	Limits Limits
 	// InitTimeout closes websockets that send no connection_init (default 10 s).
 	InitTimeout time.Duration
+	// FrameAncestors is the CSP frame-ancestors source list of the pages
+	// (playground, portal, console); default 'none'.
+	FrameAncestors string
 }
 
 func (c *Options) defaults() {
@@ -101,6 +103,9 @@ func (c *Options) defaults() {
 		c.InitTimeout = 10 * time.Second
 	}
 	c.Limits.Defaults()
+	if c.FrameAncestors == "" {
+		c.FrameAncestors = "'none'"
+	}
 }
 
 // NewServer returns the HTTP handler of an opened app, configured from the
@@ -112,11 +117,12 @@ func NewServer(a *app.App) http.Handler {
 		Bus: a.Bus, Clock: c.Clock, Logger: c.Logger, TrustProxyHeaders: c.TrustProxyHeaders,
 		Ready: a.Store.Ping,
 	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive,
-		Limits: c.Limits, MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity})
+		Limits: c.Limits, MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, FrameAncestors: c.FrameAncestors})
 }
 
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
-// the playground on /, and the health endpoints. Production and tests build
+// the embedded pages (playground on /, /portal/, /console/), and the health
+// endpoints. Production and tests build
 // the API through this one function.
 func NewHandler(deps Deps, cfg Options) http.Handler {
 	cfg.defaults()
@@ -174,7 +180,7 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
-	mux.Handle("GET /{$}", playground.Handler("sessiond", "/graphql"))
+	mountPages(mux, originOK, cfg.FrameAncestors)
 	// The browser SDK (clients/js), embedded: import it from /sdk/sessiond-client.js.
 	sdk := jsclient.Handler()
 	mux.Handle("GET /sdk/sessiond-client.js", sdk)

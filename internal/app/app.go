@@ -56,6 +56,8 @@ type Config struct {
 	// WebsocketInitTimeout closes websockets that send no connection_init
 	// in time (default 10 s).
 	WebsocketInitTimeout time.Duration
+	// FrameAncestors is the pages' CSP frame-ancestors (default 'none').
+	FrameAncestors string
 
 	// Limits bound documents, requests and connections (zero fields take
 	// limits.Default); MaxDepth and MaxComplexity bound operations
