@@ -36,7 +36,12 @@ type Reader interface {
 }
 
 // Batch returns the batched lookups for related records (see Reader).
-func (s *Service) Batch() Reader { return s.reader }
+func (s *Service) Batch() Reader {
+	if s == nil {
+		return nil // a handler built without a directory (pages only)
+	}
+	return s.reader
+}
 
 // Tenants lists every tenant. Admin key only.
 func (s *Service) Tenants(ctx context.Context, p auth.Principal) ([]model.Tenant, error) {
