@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -35,7 +36,8 @@ func BenchmarkSessionEventsFanOut(b *testing.B) {
 		holder := s.CreateSession(w.AdminID, w.TenantID)
 		var cs []*websocket.Conn
 		for c := range conns {
-			conn, _, err := websocket.DefaultDialer.Dial("ws"+s.URL[len("http"):], nil)
+			d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+			conn, _, err := d.Dial("ws"+s.URL[len("http"):], nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -57,17 +59,24 @@ func BenchmarkSessionEventsFanOut(b *testing.B) {
 		start := time.Now()
 		clk.Advance(2 * time.Hour) // every watched session passes its idle deadline
 		got := make(chan int, conns)
+		giveUp := time.Now().Add(60 * time.Second)
 		for _, conn := range cs {
 			go func(conn *websocket.Conn) {
 				n := 0
+				_ = conn.SetReadDeadline(giveUp)
 				for n < users/conns {
-					_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-					var m struct{ Type string }
+					var m struct {
+						Type    string
+						Payload json.RawMessage
+					}
 					if err := conn.ReadJSON(&m); err != nil {
 						break
 					}
-					if m.Type == "next" {
+					switch m.Type {
+					case "next":
 						n++
+					case "error":
+						b.Logf("subscription refused: %s", m.Payload)
 					}
 				}
 				got <- n

@@ -62,14 +62,23 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 		if apperr.CodeOf(err) != apperr.NotFound {
 			return Grant{}, err
 		}
-		s.checkPassword(ctx, in.Password, s.dummyHash)
+		_, _ = s.checkPassword(ctx, in.Password, s.dummyHash)
 		return fail()
 	}
 	hash := u.PasswordHash
 	if hash == "" {
 		hash = s.dummyHash
 	}
-	if !s.checkPassword(ctx, in.Password, hash) || u.PasswordHash == "" {
+	ok, err := s.checkPassword(ctx, in.Password, hash)
+	if err != nil {
+		// The request's time ran out while other sign-ins held every hash
+		// slot: say so, never "wrong password" for a password not checked.
+		s.refund(context.WithoutCancel(ctx), attempt, s.clock.Now())
+		e := apperr.Errorf(apperr.RateLimited, "the server is busy checking other sign-ins; try again in a moment")
+		e.RetryAfter = time.Second
+		return Grant{}, e
+	}
+	if !ok || u.PasswordHash == "" {
 		return fail()
 	}
 	// The password is right: whatever follows, this was no guess.
@@ -187,12 +196,12 @@ func checkCredentials(in LoginInput) error {
 // checkPassword verifies a password with at most hashSlots argon2id
 // computations at once (19 MiB each), so a burst of logins cannot exhaust
 // memory; the rest queue. A caller that gives up waiting fails.
-func (s *Service) checkPassword(ctx context.Context, password, hash string) bool {
+func (s *Service) checkPassword(ctx context.Context, password, hash string) (bool, error) {
 	select {
 	case s.hashSlots <- struct{}{}:
 	case <-ctx.Done():
-		return false
+		return false, ctx.Err()
 	}
 	defer func() { <-s.hashSlots }()
-	return secret.CheckPassword(password, hash)
+	return secret.CheckPassword(password, hash), nil
 }
