@@ -128,14 +128,25 @@ test('every snippet of the README walkthrough works against the server', async (
     // The Node snippet, as printed, with only the server's address changed.
     const F = await signIn();
     const file = join(repo, 'clients', 'portal', 'test', '.readme-snippet.mjs');
-    writeFileSync(file, js[0].replace('ws://localhost:8080/graphql', server.url.replace('http', 'ws') + '/graphql'));
+    // The snippet as printed, with the server's address changed and one
+    // line added that says when it has connected (so the logout below
+    // cannot overtake a slow start).
+    const snippet = js[0]
+      .replace('ws://localhost:8080/graphql', server.url.replace('http', 'ws') + '/graphql')
+      .replace('on: { closed:', "on: { connected: () => console.log('connected'), closed:");
+    assert.ok(snippet.includes("console.log('connected')"), 'the snippet still has its on: { closed } hook');
+    writeFileSync(file, snippet);
     try {
       const child = spawn(process.execPath, [file], { env: { ...process.env, SESSION_TOKEN: F.token } });
       let stdout = '';
       child.stdout.on('data', (b) => { stdout += b; });
       child.stderr.on('data', (b) => { stdout += b; });
       const exited = new Promise((r) => child.once('exit', r));
-      await new Promise((r) => setTimeout(r, 3000)); // Node started, connected and subscribed
+      for (const until = Date.now() + 30000; !stdout.includes('connected') && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(stdout, /connected/, 'the snippet connects');
+      await new Promise((r) => setTimeout(r, 500)); // its subscribe follows the connection_ack
       await ok(server, logout, F.token);
       const timer = setTimeout(() => child.kill(), 10000);
       await exited;
