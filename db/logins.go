@@ -41,7 +41,25 @@ func fromMicros(us int64) time.Time {
 // so every instance's attempts on one email or address queue on the same
 // rows; on SQLite the transaction starts with BEGIN IMMEDIATE and holds
 // the database's write lock throughout.
+//
+// On PostgreSQL a counter back at zero is written as zeros rather than
+// deleted (PruneLoginCounters deletes it later), so a concurrent attempt
+// never finds its row gone between its insert and its lock; a deadlock
+// or serialization failure is retried.
 func (d *DB) UpdateLoginCounters(ctx context.Context, keys []string, update func([]ratelimit.Counter) []ratelimit.Counter) error {
+	var err error
+	for range 3 {
+		if err = d.updateLoginCounters(ctx, keys, update); err == nil {
+			return nil
+		}
+		if c := pgCode(err); c != "40P01" && c != "40001" {
+			return err
+		}
+	}
+	return err
+}
+
+func (d *DB) updateLoginCounters(ctx context.Context, keys []string, update func([]ratelimit.Counter) []ratelimit.Counter) error {
 	sorted := slices.Clone(keys)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
@@ -76,7 +94,7 @@ func (d *DB) UpdateLoginCounters(ctx context.Context, keys []string, update func
 			if c == cur[i] {
 				continue
 			}
-			if c.Failures == 0 && c.NotBefore.IsZero() {
+			if c.Failures == 0 && c.NotBefore.IsZero() && d.dialect == SQLite {
 				if _, err := tx.NewDelete().Model((*loginCounterRow)(nil)).Where("key = ?", k).Exec(ctx); err != nil {
 					return err
 				}
