@@ -301,7 +301,7 @@ func TestRotateAdminKey(t *testing.T) {
 // everything reads all the API exposes, to compare before and after a restart.
 const everything = `{
 	tenants { id name createdAt }
-	users(first: 500) { totalCount edges { node { id email name hasPassword createdAt
+	users(first: 100) { totalCount edges { node { id email name hasPassword createdAt
 		memberships { tenant { id name } roles { key } permissions createdAt } } } }
 	roles { id key name description isDefault permissions { key } createdAt }
 	permissions { id key name description category builtIn roles { key } createdAt }
