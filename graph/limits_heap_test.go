@@ -98,13 +98,13 @@ func TestAbusiveClientHeapIsBounded(t *testing.T) {
 		}
 	}
 
-	// A consumer that never reads, while 300 events are published for it.
+	// A consumer that never reads, while 150 events are published for it.
 	deaf := connect(t, s, bearerInit(s.AdminKey))
 	keep(deaf.c)
 	before := s.App.Bus.Subscribers()
 	deaf.subscribe("1", subUserEvents, map[string]any{"u": w.MemberID})
 	waitSubscribers(t, s, before+1-s.BaseSubscribers)
-	for range 300 {
+	for range 150 {
 		s.CreateSession(w.MemberID, w.TenantID)
 	}
 

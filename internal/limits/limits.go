@@ -39,7 +39,7 @@ type Limits struct {
 	// DisableIntrospection refuses __schema and __type (the playground
 	// needs them, so they are on by default).
 	DisableIntrospection bool
-	// RequestTimeout bounds one HTTP query or mutation (default 15 s).
+	// RequestTimeout bounds one HTTP query or mutation (default 30 s).
 	RequestTimeout time.Duration
 	// BodyReadTimeout bounds reading one request body (default 10 s).
 	BodyReadTimeout time.Duration
@@ -67,7 +67,7 @@ type Limits struct {
 var Default = Limits{
 	MaxTokens: 10_000, MaxFields: 2_000, MaxSelectionFields: 100, MaxAliases: 50,
 	MaxRootFields: 20, MaxOperations: 20, MaxDirectives: 50, MaxIntrospection: 2, MaxErrors: 50,
-	RequestTimeout: 15 * time.Second, BodyReadTimeout: 10 * time.Second, QueryCacheBytes: 32 << 20,
+	RequestTimeout: 30 * time.Second, BodyReadTimeout: 10 * time.Second, QueryCacheBytes: 32 << 20,
 	WSConnsPerIP: 100, WSConns: 10_000, WSSubscriptions: 100, WSMessageBytes: 64 << 10, WSMessageRate: 50,
 	SSEStreamsPerIP: 100,
 }
