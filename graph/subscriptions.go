@@ -18,12 +18,12 @@ import (
 
 // Websocket close codes. 4401 and 4403 keep the meaning graphql-ws gives
 // them (unauthorized, forbidden: the connection's session ended);
-// sessiond's own codes are in 4500–4599, which the protocol leaves unused
-// (see docs/limits.md).
+// sessiond's own codes are in 4600–4699 (graph/wstransport/limits.go,
+// docs/limits.md).
 const (
-	closeUnauthorized = 4401 // missing or bad token at connection_init
-	closeSessionEnded = 4403 // the connection's session ended
-	closeTooSlow      = 4508 // the client did not keep up with its events
+	closeUnauthorized = 4401                          // missing or bad token at connection_init
+	closeSessionEnded = 4403                          // the connection's session ended
+	closeTooSlow      = wstransport.CloseSlowConsumer // the client did not keep up with its events
 	closeInternal     = 1011
 	// finalEventGrace lets the last event reach the client before the socket
 	// closes; the close also waits (up to finalEventWait) for the
