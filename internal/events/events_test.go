@@ -133,7 +133,8 @@ func TestSlowSubscriber(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for i := range buffer*(backlogFactor+1) + 1 {
+			// Buffer and backlog full, one event in the pump's hands, then more.
+			for i := range buffer*(backlogFactor+1) + 10 {
 				_ = m.Publish(context.Background(), ev(Created, fmt.Sprint(i), "u", "t"))
 			}
 		}()
@@ -152,7 +153,7 @@ func TestSlowSubscriber(t *testing.T) {
 		}
 		// Others are not affected.
 		got, closed := drain(other)
-		if n := buffer*(backlogFactor+1) + 1; closed || len(got) != n {
+		if n := buffer*(backlogFactor+1) + 10; closed || len(got) != n {
 			t.Fatalf("other subscriber received %d events (closed %v), want %d and open", len(got), closed, n)
 		}
 	})
@@ -161,7 +162,7 @@ func TestSlowSubscriber(t *testing.T) {
 		m := NewMemory()
 		s := subscribe(t, m, Filter{}, 2)
 		evs := []Event{ev(Created, "a", "u", "t"), ev(Created, "b", "u", "t")}
-		for i := range 2 * backlogFactor {
+		for i := range 2*backlogFactor + 10 {
 			evs = append(evs, ev(Created, fmt.Sprint(i), "u", "t"))
 		}
 		_ = m.Publish(context.Background(), evs...)
@@ -353,7 +354,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		case 1:
 			cancel()
 		case 2:
-			for range backlogFactor + 1 {
+			for range backlogFactor + 10 {
 				_ = m.Publish(ctx, ev(Created, fmt.Sprint(i), "u", "t")) // overflows: slow
 			}
 		}
