@@ -90,16 +90,22 @@ func (t *Transport) Supports(r *http.Request) bool { return r.Header.Get("Upgrad
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	up := t.Upgrader
 	up.Subprotocols = []string{TransportWS, LegacyWS}
+	// Take the slot before the upgrade answers: a client that sees 101 is
+	// counted, so connections opened one after another never overshoot.
+	ip := t.clientIP(r)
+	code, reason := t.admit(ip)
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
+		if code == 0 {
+			t.release(ip)
+		}
 		return // gorilla has answered with an HTTP error
 	}
 	// The connection outlives this handler: detach from the request's
 	// context (cancelled when the handler returns) and serve the connection
 	// on a fresh goroutine, so the HTTP middleware's frames and the parsed
 	// request are not kept for the connection's whole life.
-	ip := t.clientIP(r)
-	if code, reason := t.admit(ip); code != 0 {
+	if code != 0 {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		_ = ws.Close()
 		return
