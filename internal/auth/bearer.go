@@ -6,7 +6,7 @@ import "strings"
 // value (the scheme is case-insensitive), or "" for any other value.
 func BearerToken(h string) string {
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
+		return strings.Trim(h[7:], " \t")
 	}
 	return ""
 }
