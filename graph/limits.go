@@ -296,6 +296,7 @@ func limitWebsockets(t *wstransport.Transport, lim *Limits, clientIP func(*http.
 	t.MaxConnsPerIP, t.MaxConns = max(lim.WSConnsPerIP, 0), max(lim.WSConns, 0)
 	t.MaxOperations = max(lim.WSSubscriptions, 0)
 	t.MessageRate = max(lim.WSMessageRate, 0)
+	t.OperationTimeout = max(lim.RequestTimeout, 0)
 	t.ClientIP = clientIP
 	return t
 }

@@ -71,6 +71,10 @@ type Transport struct {
 	// with bursts of twice as many (0: unbounded); a faster client is
 	// closed with CloseMessageRate.
 	MessageRate int
+	// OperationTimeout bounds one query or mutation, and the parsing and
+	// validation of any operation (0: unbounded). A subscription, once
+	// accepted, runs until it completes; its budget ends at acceptance.
+	OperationTimeout time.Duration
 
 	slotsOnce sync.Once
 	slots     *connSlots
@@ -112,7 +116,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &Conn{ws: ws, proto: ws.Subprotocol(), exec: exec, ctx: ctx, cancel: cancel, ops: map[string]*operation{},
-		rate: newBucket(t.MessageRate), maxOps: t.MaxOperations, release: func() { t.release(ip) }}
+		rate: newBucket(t.MessageRate), maxOps: t.MaxOperations, opTimeout: t.OperationTimeout, release: func() { t.release(ip) }}
 	if c.proto == "" {
 		c.proto = LegacyWS
 	}
@@ -165,9 +169,10 @@ type Conn struct {
 
 	lastPong atomicInt64
 
-	rate    *bucket // incoming messages; read loop only
-	maxOps  int
-	release func() // gives back the connection's slot
+	rate      *bucket // incoming messages; read loop only
+	maxOps    int
+	opTimeout time.Duration
+	release   func() // gives back the connection's slot
 }
 
 // onPing answers a client's websocket ping unless the client sends
@@ -360,14 +365,26 @@ func (c *Conn) start(m message) bool {
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(connCtx)
-	op.cancel = cancel
 	ctx = graphql.StartOperationTrace(ctx)
-	rc, errs := c.exec.CreateOperationContext(ctx, &p)
+	// The time budget covers parsing and validation of every operation
+	// and the whole run of a query or mutation; the extensions and the
+	// resolvers stop at its end as they stop when the client leaves.
+	budget, endBudget := ctx, context.CancelFunc(func() {})
+	if c.opTimeout > 0 {
+		budget, endBudget = context.WithTimeout(ctx, c.opTimeout)
+	}
+	op.cancel = func() { endBudget(); cancel() }
+	rc, errs := c.exec.CreateOperationContext(budget, &p)
 	if errs != nil {
-		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		resp := c.exec.DispatchError(graphql.WithOperationContext(budget, rc), errs)
 		c.sendErrors(m.ID, resp.Errors)
 		c.finish(op, false)
 		return true
+	}
+	if rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+		endBudget()
+	} else {
+		ctx = budget
 	}
 	st := &Stream{op: op, conn: c}
 	ctx = context.WithValue(ctx, streamKey{}, st)

@@ -201,3 +201,36 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+func TestOperationTimeout(t *testing.T) {
+	const budget = 100 * time.Millisecond
+	ack := func(t *testing.T) (*testserver.TestServer, *websocket.Conn) {
+		srv, url := start(t, &wstransport.Transport{InitTimeout: 5 * time.Second, OperationTimeout: budget})
+		c := dial(t, url, wstransport.TransportWS)
+		send(t, c, map[string]any{"type": "connection_init"})
+		expect(t, c, "connection_ack")
+		return srv, c
+	}
+
+	t.Run("a query still running at the end of its budget is stopped", func(t *testing.T) {
+		// The test executor answers a deferred query only when told, so
+		// without a budget this query would run until the socket closed.
+		_, c := ack(t)
+		send(t, c, map[string]any{"id": "q", "type": "subscribe", "payload": map[string]any{"query": "{ ... @defer { name } }"}})
+		if m := expect(t, c, "complete"); m["id"] != "q" {
+			t.Fatalf("want complete for q, got %v", m)
+		}
+		send(t, c, map[string]any{"type": "ping"})
+		expect(t, c, "pong") // the connection stays
+	})
+
+	t.Run("an accepted subscription outlives the budget", func(t *testing.T) {
+		srv, c := ack(t)
+		send(t, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { name }"}})
+		time.Sleep(3 * budget) // the subject: the budget has passed
+		srv.SendNextSubscriptionMessage()
+		if m := expect(t, c, "next"); m["id"] != "1" {
+			t.Fatalf("want next for 1, got %v", m)
+		}
+	})
+}

@@ -39,7 +39,9 @@ type Limits struct {
 	// DisableIntrospection refuses __schema and __type (the playground
 	// needs them, so they are on by default).
 	DisableIntrospection bool
-	// RequestTimeout bounds one HTTP query or mutation (default 30 s).
+	// RequestTimeout bounds one query or mutation, over HTTP or a
+	// websocket, and the parsing and validation of a subscription
+	// (default 30 s).
 	RequestTimeout time.Duration
 	// BodyReadTimeout bounds reading one request body (default 10 s).
 	BodyReadTimeout time.Duration
