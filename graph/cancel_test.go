@@ -31,8 +31,8 @@ type requestLog struct {
 func newRequestLog() *requestLog { return &requestLog{seen: make(chan struct{}, 64)} }
 
 func (l *requestLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *requestLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *requestLog) WithGroup(string) slog.Handler           { return l }
+func (l *requestLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *requestLog) WithGroup(string) slog.Handler            { return l }
 func (l *requestLog) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "request" {
 		return nil
@@ -122,7 +122,9 @@ func TestClientDisconnectStopsExecution(t *testing.T) {
 	_ = conn.Close()
 	reqLog.waitOperation(t, "Burst")
 
-	var out struct{ User struct{ ActiveSessionCount int } }
+	var out struct {
+		User struct{ ActiveSessionCount int }
+	}
 	s.Admin(`query($u: ID!) { user(id: $u) { activeSessionCount } }`, map[string]any{"u": w.MemberID}, &out)
 	if n := out.User.ActiveSessionCount; n < 1 || n >= fields {
 		t.Fatalf("the client left after the first of %d sessions; want execution to stop, got %d created", fields, n)
@@ -138,4 +140,3 @@ func TestClientDisconnectStopsExecution(t *testing.T) {
 		}
 	})
 }
-
