@@ -29,7 +29,7 @@ func TestClientSDK(t *testing.T) {
 	cmd := exec.Command(npm, "test")
 	cmd.Dir = filepath.Join("clients", "js")
 	cmd.Env = append(os.Environ(), "CI=1", "NO_COLOR=1")
-	out, err := cmd.CombinedOutput()
+	out, err := runBounded(t, cmd)
 	if err != nil {
 		t.Fatalf("npm test in clients/js failed: %v\n%s", err, out)
 	}

@@ -27,7 +27,7 @@ func TestInteropWithNodeClients(t *testing.T) {
 	}
 	cmd := exec.Command(node, "--test")
 	cmd.Dir = "e2e"
-	out, err := cmd.CombinedOutput()
+	out, err := runBounded(t, cmd)
 	if err != nil {
 		t.Fatalf("node --test failed: %v\n%s", err, out)
 	}

@@ -42,7 +42,7 @@ func TestPortalInBrowser(t *testing.T) {
 	cmd := exec.Command(npm, "test")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SESSIOND_BIN="+bin, "CHROMIUM="+chromium)
-	out, err := cmd.CombinedOutput()
+	out, err := runBounded(t, cmd)
 	if err != nil {
 		t.Fatalf("npm test in clients/portal failed: %v\n%s", err, out)
 	}

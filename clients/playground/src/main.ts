@@ -178,4 +178,46 @@ function labelEditors(): void {
     for (const el of document.querySelectorAll(sel)) if (!el.hasAttribute('aria-label')) el.setAttribute('aria-label', label);
   }
 }
-new MutationObserver(labelEditors).observe(document.body, { childList: true, subtree: true });
+
+// GraphiQL's operation tabs are <li role="tab"> elements holding their own
+// buttons: interactive controls nested in an interactive control, which
+// screen readers announce twice or not at all. Make the list a plain list of
+// buttons, the active one marked aria-current, so each tab is one control.
+function flattenTabs(): void {
+  for (const list of document.querySelectorAll('ul.graphiql-tabs[role="tablist"]')) list.removeAttribute('role');
+  for (const tab of document.querySelectorAll('li.graphiql-tab[role="tab"], li.graphiql-tab[aria-selected]')) {
+    const active = tab.getAttribute('aria-selected') === 'true' || tab.classList.contains('graphiql-tab-active');
+    tab.removeAttribute('role');
+    tab.removeAttribute('aria-selected');
+    const button = tab.querySelector('button.graphiql-tab-button');
+    if (button) {
+      if (active) button.setAttribute('aria-current', 'true');
+      else button.removeAttribute('aria-current');
+    }
+  }
+}
+
+// CodeMirror scrolls its text in a div that keyboard users cannot reach
+// (its input is a hidden textarea outside that div): make each scroll area
+// a tab stop with a name, so arrow keys and Page Up/Down scroll it.
+function scrollAreas(): void {
+  for (const el of document.querySelectorAll<HTMLElement>('.CodeMirror-scroll[tabindex="-1"]')) {
+    el.tabIndex = 0;
+    const editor = el.closest('.graphiql-query-editor, .graphiql-editor-tool .graphiql-editor, .result-window');
+    const what = editor?.querySelector('textarea')?.getAttribute('aria-label') ?? 'Editor';
+    el.setAttribute('aria-label', `${what} (scroll)`);
+    el.setAttribute('role', 'region');
+  }
+}
+
+function accessible(): void {
+  labelEditors();
+  flattenTabs();
+  scrollAreas();
+}
+new MutationObserver(accessible).observe(document.body, {
+  childList: true,
+  subtree: true,
+  attributes: true,
+  attributeFilter: ['role', 'aria-selected', 'class', 'tabindex'],
+});

@@ -240,10 +240,10 @@ test('GraphiQL at / works with every other host blocked; a subscription typed th
   const token = login.login.token;
   // Headers pane and query editor (CodeMirror), then run.
   await p.evaluate(({ token }) => {
-    const cms = [...document.querySelectorAll('.CodeMirror')].map((e) => e.CodeMirror);
+    const query = document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror;
     const headers = document.querySelector('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror').CodeMirror;
     headers.setValue(JSON.stringify({ Authorization: `Bearer ${token}` }));
-    cms[0].setValue('subscription { sessionEvents { kind reason session { id } } }');
+    query.setValue('subscription { sessionEvents { kind reason session { id } } }');
   }, { token });
   // Wait until the socket is acknowledged and the subscription sent.
   const subscribed = new Promise((resolve) => {
@@ -253,8 +253,22 @@ test('GraphiQL at / works with every other host blocked; a subscription typed th
       ws.on('framesent', (f) => { if (acked && String(f.payload).includes('"subscribe"')) resolve(); });
     });
   });
-  await p.getByRole('button', { name: /Execute query/ }).click();
-  await subscribed;
+  // GraphiQL takes the editors' text into its state asynchronously: a click
+  // that comes before it does runs nothing (seen on a loaded CI machine), so
+  // click again until the subscription is on the wire, within a bound.
+  let started = false;
+  subscribed.then(() => { started = true; });
+  for (let i = 0; i < 10 && !started; i++) {
+    // A running operation turns the button into "Stop query": never stop it.
+    if ((await p.getByRole('button', { name: /Stop query/ }).count()) === 0) {
+      await p.getByRole('button', { name: /Execute query/ }).click();
+    }
+    await Promise.race([subscribed, p.waitForTimeout(2000)]);
+  }
+  if (!started) {
+    await shot(p, 'playground-failure');
+    assert.fail('the playground never sent the subscription (see docs/screenshots/playground-failure.png)');
+  }
   await p.waitForTimeout(300); // the server has registered the stream
   await server.gql(`mutation { logout { id } }`, {}, token);
   const result = p.locator('.result-window');
@@ -267,7 +281,21 @@ test('GraphiQL at / works with every other host blocked; a subscription typed th
     await shot(p, 'playground-failure');
     throw e;
   });
+  await assertAxe(p, 'playground with a subscription result');
   await shot(p, 'playground-subscription');
+  // The page as loaded and with the documentation explorer open, in a page
+  // of their own: after an axe scan or an explorer toggle, GraphiQL 4.1.2
+  // driven at machine speed here no longer started the operation typed in by
+  // the flow above (not seen by hand; not investigated further).
+  const docs = await ctx.newPage();
+  await docs.goto(`${server.url}/`);
+  await docs.locator('.graphiql-container .CodeMirror').first().waitFor({ timeout: 10000 });
+  await assertAxe(docs, 'playground loaded');
+  // Keyboard users reach each editor's scroll area.
+  assert.ok(await docs.locator('.graphiql-query-editor .CodeMirror-scroll[tabindex="0"]').count() > 0, 'the query editor scrolls by keyboard');
+  await docs.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+  await docs.locator('.graphiql-doc-explorer').waitFor();
+  await assertAxe(docs, 'playground with the documentation explorer open');
   assert.deepEqual(blocked, [], 'the playground requested nothing from another host');
   const stored = await p.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
   assert.ok(!stored.includes(token), `the Headers pane is not kept in browser storage: ${stored.slice(0, 3000)}`);
