@@ -32,7 +32,6 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Actor() ActorResolver
 	AuditEntry() AuditEntryResolver
-	Me() MeResolver
 	Membership() MembershipResolver
 	Mutation() MutationResolver
 	Permission() PermissionResolver
@@ -303,13 +302,6 @@ type AuditEntryResolver interface {
 
 	Before(ctx context.Context, obj *model.AuditEntry) (*string, error)
 	After(ctx context.Context, obj *model.AuditEntry) (*string, error)
-}
-type MeResolver interface {
-	User(ctx context.Context, obj *gqlmodel.Me) (*model.User, error)
-	Tenant(ctx context.Context, obj *gqlmodel.Me) (*model.Tenant, error)
-
-	Roles(ctx context.Context, obj *gqlmodel.Me) ([]*model.Role, error)
-	Permissions(ctx context.Context, obj *gqlmodel.Me) ([]string, error)
 }
 type MembershipResolver interface {
 	Tenant(ctx context.Context, obj *model.Membership) (*model.Tenant, error)
@@ -4236,7 +4228,7 @@ func (ec *executionContext) _Me_user(ctx context.Context, field graphql.Collecte
 			return ec.fieldContext_Me_user(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Me().User(ctx, obj)
+			return obj.User, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
@@ -4250,8 +4242,8 @@ func (ec *executionContext) fieldContext_Me_user(_ context.Context, field graphq
 	fc = &graphql.FieldContext{
 		Object:     "Me",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
@@ -4268,7 +4260,7 @@ func (ec *executionContext) _Me_tenant(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_Me_tenant(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Me().Tenant(ctx, obj)
+			return obj.Tenant, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Tenant) graphql.Marshaler {
@@ -4282,8 +4274,8 @@ func (ec *executionContext) fieldContext_Me_tenant(_ context.Context, field grap
 	fc = &graphql.FieldContext{
 		Object:     "Me",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Tenant(ctx, field)
 		},
@@ -4332,7 +4324,7 @@ func (ec *executionContext) _Me_roles(ctx context.Context, field graphql.Collect
 			return ec.fieldContext_Me_roles(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Me().Roles(ctx, obj)
+			return obj.Roles, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Role) graphql.Marshaler {
@@ -4346,8 +4338,8 @@ func (ec *executionContext) fieldContext_Me_roles(_ context.Context, field graph
 	fc = &graphql.FieldContext{
 		Object:     "Me",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Role(ctx, field)
 		},
@@ -4364,7 +4356,7 @@ func (ec *executionContext) _Me_permissions(ctx context.Context, field graphql.C
 			return ec.fieldContext_Me_permissions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Me().Permissions(ctx, obj)
+			return obj.Permissions, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -4375,7 +4367,7 @@ func (ec *executionContext) _Me_permissions(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Me_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Me", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Me", field, false, false, "String")
 }
 
 func (ec *executionContext) _Membership_tenant(ctx context.Context, field graphql.CollectedField, obj *model.Membership) (ret graphql.Marshaler) {
@@ -10828,34 +10820,30 @@ func (ec *executionContext) _Me(ctx context.Context, sel ast.SelectionSet, obj *
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Me")
 		case "user":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Me_user(ctx, field, obj)
-				})
+			out.Values[i] = ec._Me_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "tenant":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Me_tenant(ctx, field, obj)
-				})
+			out.Values[i] = ec._Me_tenant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "session":
 			out.Values[i] = ec._Me_session(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "roles":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Me_roles(ctx, field, obj)
-				})
+			out.Values[i] = ec._Me_roles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "permissions":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Me_permissions(ctx, field, obj)
-				})
+			out.Values[i] = ec._Me_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -104,7 +105,7 @@ func withLoaders(r source, next http.Handler) http.Handler {
 			next.ServeHTTP(w, req)
 			return
 		}
-		ctx := context.WithValue(req.Context(), loadersKey{}, newLoaders(r))
+		ctx := context.WithValue(req.Context(), loadersKey{}, &lazyLoaders{src: r})
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})
 }
@@ -113,15 +114,29 @@ func withLoaders(r source, next http.Handler) http.Handler {
 // (websocket operations and subscription events) loaders of its own.
 func responseLoaders(r source) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if _, ok := ctx.Value(loadersKey{}).(*loaders); !ok {
-			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(r))
+		if _, ok := ctx.Value(loadersKey{}).(*lazyLoaders); !ok {
+			ctx = context.WithValue(ctx, loadersKey{}, &lazyLoaders{src: r})
 		}
 		return next(ctx)
 	}
 }
 
 func loadersFrom(ctx context.Context) *loaders {
-	return ctx.Value(loadersKey{}).(*loaders)
+	return ctx.Value(loadersKey{}).(*lazyLoaders).get()
+}
+
+// lazyLoaders makes a request's loaders on first use: most requests (token
+// validation above all) load nothing, and seven loaders cost more to make
+// than such a request costs to answer.
+type lazyLoaders struct {
+	once sync.Once
+	src  source
+	l    *loaders
+}
+
+func (z *lazyLoaders) get() *loaders {
+	z.once.Do(func() { z.l = newLoaders(z.src) })
+	return z.l
 }
 
 // permissionKeys returns the sorted permission keys granted by roles.

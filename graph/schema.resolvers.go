@@ -52,26 +52,6 @@ func (r *auditEntryResolver) After(ctx context.Context, obj *model.AuditEntry) (
 	return &obj.After, nil
 }
 
-// User is the resolver for the user field.
-func (r *meResolver) User(ctx context.Context, obj *gqlmodel.Me) (*model.User, error) {
-	return &caller(ctx).Ent.User, nil
-}
-
-// Tenant is the resolver for the tenant field.
-func (r *meResolver) Tenant(ctx context.Context, obj *gqlmodel.Me) (*model.Tenant, error) {
-	return &caller(ctx).Ent.Tenant, nil
-}
-
-// Roles is the resolver for the roles field.
-func (r *meResolver) Roles(ctx context.Context, obj *gqlmodel.Me) ([]*model.Role, error) {
-	return ptrs(caller(ctx).Ent.Roles), nil
-}
-
-// Permissions is the resolver for the permissions field.
-func (r *meResolver) Permissions(ctx context.Context, obj *gqlmodel.Me) ([]string, error) {
-	return caller(ctx).Ent.Permissions, nil
-}
-
 // Tenant is the resolver for the tenant field.
 func (r *membershipResolver) Tenant(ctx context.Context, obj *model.Membership) (*model.Tenant, error) {
 	t, err := loadersFrom(ctx).tenant.Load(ctx, obj.TenantID)
@@ -275,11 +255,14 @@ func (r *permissionResolver) Roles(ctx context.Context, obj *model.Permission) (
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*gqlmodel.Me, error) {
-	ses, err := r.Sessions.Current(ctx, caller(ctx))
+	p := caller(ctx)
+	ses, err := r.Sessions.Current(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return &gqlmodel.Me{Session: &ses}, nil
+	// Filled from the principal (no resolvers): gqlgen then renders the
+	// fields inline instead of one goroutine each.
+	return &gqlmodel.Me{Session: &ses, User: &p.Ent.User, Tenant: &p.Ent.Tenant, Roles: ptrs(p.Ent.Roles), Permissions: p.Ent.Permissions}, nil
 }
 
 // MySessions is the resolver for the mySessions field.
@@ -435,9 +418,6 @@ func (r *Resolver) Actor() ActorResolver { return &actorResolver{r} }
 // AuditEntry returns AuditEntryResolver implementation.
 func (r *Resolver) AuditEntry() AuditEntryResolver { return &auditEntryResolver{r} }
 
-// Me returns MeResolver implementation.
-func (r *Resolver) Me() MeResolver { return &meResolver{r} }
-
 // Membership returns MembershipResolver implementation.
 func (r *Resolver) Membership() MembershipResolver { return &membershipResolver{r} }
 
@@ -465,7 +445,6 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 type (
 	actorResolver        struct{ *Resolver }
 	auditEntryResolver   struct{ *Resolver }
-	meResolver           struct{ *Resolver }
 	membershipResolver   struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	permissionResolver   struct{ *Resolver }
