@@ -333,10 +333,10 @@ func (d *DB) RedeliverWebhook(ctx context.Context, actor model.Actor, id string,
 		res, err := tx.NewUpdate().Model(&row).
 			Set("status = ?, attempts = 0, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL", string(webhook.Pending), due).
 			Where("id = ?", id).Returning("*").Exec(ctx, &row)
-		if err != nil {
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 || row.ID == "" {
+		if row.ID == "" || (res != nil && rowsAffected(res) == 0) {
 			return apperr.Errorf(apperr.NotFound, "webhook delivery %s not found", id)
 		}
 		ep, err := webhookEndpoint(ctx, tx, row.EndpointID, false)
@@ -496,4 +496,9 @@ func (d *DB) ReleaseLeases(ctx context.Context) error {
 func (d *DB) PendingWebhookDeliveries(ctx context.Context) (int, error) {
 	n, err := d.bun.NewSelect().Model((*webhookDeliveryRow)(nil)).Where("status = ?", string(webhook.Pending)).Count(ctx)
 	return int(n), err
+}
+
+func rowsAffected(res sql.Result) int64 {
+	n, _ := res.RowsAffected()
+	return n
 }
