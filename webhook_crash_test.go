@@ -132,9 +132,9 @@ func webhookWorld(t *testing.T, c *child, key string, n int, hls ...*hookLog) []
 	return ids
 }
 
-// revokeAll ends the sessions through the instances, round robin, four at a time.
-func revokeAll(t *testing.T, key string, ids []string, cs ...*child) {
-	t.Helper()
+// revokeAll ends the sessions through the instances, round robin, four
+// at a time, and returns the first failure.
+func revokeAll(key string, ids []string, cs ...*child) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(ids))
 	sem := make(chan struct{}, 4)
@@ -152,9 +152,7 @@ func revokeAll(t *testing.T, key string, ids []string, cs ...*child) {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	return <-errs
 }
 
 // coveredSessions is the set of sessions with at least one 2xx answer.
@@ -194,7 +192,9 @@ func webhookCrash(t *testing.T, dsn string) {
 	h := newHookLog(t)
 	h.gate, h.okBeforeGate = make(chan struct{}), okBeforeGate
 	ids := webhookWorld(t, c1, key, n, h)
-	revokeAll(t, key, ids, c1)
+	if err := revokeAll(key, ids, c1); err != nil {
+		t.Fatal(err)
+	}
 
 	// Every end is committed. Wait until the receiver holds as many
 	// requests as the endpoint may have in flight: a slot is freed only
@@ -239,4 +239,99 @@ func sum(m map[string]int) int {
 		s += v
 	}
 	return s
+}
+
+func TestWebhookClusterDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three real servers; skipped with -short")
+	}
+	graphtest.RequirePostgres(t)
+	const perPhase, perEndpoint = 500, 4
+	dsn := graphtest.FreshDatabase(t)
+	key := secret.NewToken(secret.AdminKeyPrefix)
+	args := []string{"-webhook-allow-insecure", "-webhook-poll", "50ms", "-webhook-per-endpoint", fmt.Sprint(perEndpoint), "-webhook-timeout", "2s", "-webhook-lease", "3s"}
+	c1 := startChild(t, dsn, key, args...)
+	a, b := newHookLog(t), newHookLog(t)
+	ids := webhookWorld(t, c1, key, 2*perPhase, a, b)
+	c2 := startChild(t, dsn, key, args...)
+	c3 := startChild(t, dsn, key, args...)
+	covered := func(n int) func() bool {
+		return func() bool { return len(a.coveredSessions()) >= n && len(b.coveredSessions()) >= n }
+	}
+
+	t.Run("three instances: every end delivered once per endpoint", func(t *testing.T) {
+		if err := revokeAll(key, ids[:perPhase], c1, c2, c3); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the first ends to be delivered", covered(perPhase))
+		for name, h := range map[string]*hookLog{"a": a, "b": b} {
+			_, seen, _ := h.snapshot()
+			if len(seen) != perPhase {
+				t.Errorf("endpoint %s: %d distinct deliveries, want %d", name, len(seen), perPhase)
+			}
+			for id, n := range seen {
+				if n != 1 {
+					t.Errorf("endpoint %s: webhook-id %s sent %d times", name, id, n)
+				}
+			}
+		}
+	})
+
+	t.Run("killing an instance mid-way loses none", func(t *testing.T) {
+		done := make(chan error, 1)
+		go func() { done <- revokeAll(key, ids[perPhase:], c1, c2) }()
+		waitUntil(t, "deliveries to be under way", covered(perPhase+perPhase/4))
+		c3.kill()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "every end to be delivered after the kill", covered(2*perPhase))
+		for name, h := range map[string]*hookLog{"a": a, "b": b} {
+			ok, seen, _ := h.snapshot()
+			if len(seen) != 2*perPhase || len(ok) != 2*perPhase {
+				t.Errorf("endpoint %s: %d distinct deliveries (%d answered 2xx), want %d", name, len(seen), len(ok), 2*perPhase)
+			}
+			// At least once: a delivery the dead instance had sent, and
+			// the receiver had answered, but whose outcome it never wrote,
+			// is sent again by another instance with the same webhook-id.
+			// At most its in-flight attempts can be repeated.
+			extra := sum(seen) - len(seen)
+			if extra > perEndpoint {
+				t.Errorf("endpoint %s: %d repeated requests, more than the %d the killed instance could have had in flight", name, extra, perEndpoint)
+			}
+			t.Logf("endpoint %s: %d deliveries, %d repeated after the kill", name, len(seen), extra)
+		}
+		// The store agrees: every delivery of both endpoints is DELIVERED.
+		var eps struct{ WebhookEndpoints []struct{ ID string } }
+		c1.must(t, key, `{ webhookEndpoints { id } }`, nil, &eps)
+		for _, ep := range eps.WebhookEndpoints {
+			total, after := 0, ""
+			for {
+				var out struct {
+					WebhookDeliveries struct {
+						Edges    []struct{ Node struct{ Status string } }
+						PageInfo struct {
+							HasNextPage bool
+							EndCursor   string
+						}
+					}
+				}
+				c1.must(t, key, `query($e: ID!, $a: String) { webhookDeliveries(endpointId: $e, first: 500, after: $a) { edges { node { status } } pageInfo { hasNextPage endCursor } } }`,
+					map[string]any{"e": ep.ID, "a": after}, &out)
+				for _, e := range out.WebhookDeliveries.Edges {
+					if e.Node.Status != "DELIVERED" {
+						t.Errorf("endpoint %s: a delivery is %s", ep.ID, e.Node.Status)
+					}
+					total++
+				}
+				if !out.WebhookDeliveries.PageInfo.HasNextPage {
+					break
+				}
+				after = out.WebhookDeliveries.PageInfo.EndCursor
+			}
+			if total != 2*perPhase {
+				t.Errorf("endpoint %s: %d delivery rows, want %d", ep.ID, total, 2*perPhase)
+			}
+		}
+	})
 }
