@@ -197,10 +197,19 @@ func webhookCrash(t *testing.T, dsn string) {
 	}
 
 	// Every end is committed. Wait until the receiver holds as many
-	// requests as the endpoint may have in flight: a slot is freed only
-	// once its outcome is written, so every 2xx answered so far is
-	// recorded as delivered.
+	// requests as the endpoint may have in flight and the store records
+	// every 2xx answered so far as delivered; then kill.
 	waitUntil(t, "the receiver to hold requests", func() bool { _, _, held := h.snapshot(); return held >= perEndpoint })
+	var eps struct{ WebhookEndpoints []struct{ ID string } }
+	c1.must(t, key, `{ webhookEndpoints { id } }`, nil, &eps)
+	waitUntil(t, "the answered deliveries to be recorded", func() bool {
+		var out struct {
+			WebhookDeliveries struct{ Edges []struct{ Cursor string } }
+		}
+		c1.must(t, key, `query($e: ID!) { webhookDeliveries(endpointId: $e, status: DELIVERED, first: 500) { edges { cursor } } }`,
+			map[string]any{"e": eps.WebhookEndpoints[0].ID}, &out)
+		return len(out.WebhookDeliveries.Edges) == okBeforeGate
+	})
 	c1.kill()
 	close(h.gate)
 	before, _, _ := h.snapshot()
@@ -230,7 +239,7 @@ func webhookCrash(t *testing.T, dsn string) {
 			t.Errorf("the end of session %s never arrived", id)
 		}
 	}
-	t.Logf("%d ends: %d answered before the crash, %d requests in all (%d held by the receiver at the kill, sent again after the restart)", n, len(before), sum(seen), perEndpoint)
+	t.Logf("%d ends: %d answered before the crash, %d requests in all (the %d held by the receiver at the kill were sent again after the restart)", n, len(before), sum(seen), perEndpoint)
 }
 
 func sum(m map[string]int) int {

@@ -384,16 +384,17 @@ func (d *DB) EnqueueTestWebhook(ctx context.Context, actor model.Actor, endpoint
 const dueWhere = "d.status = 'PENDING' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)"
 
 // DueEndpoints lists enabled endpoints with claimable deliveries, except
-// skip, at most limit. It only reads, so an idle poll writes nothing.
+// skip, at most limit. It only reads, so an idle poll writes nothing, and
+// it looks at each endpoint's first pending rows only (through
+// webhook_deliveries_due_idx), however long a backlog is.
 func (d *DB) DueEndpoints(ctx context.Context, now time.Time, skip []string, limit int) ([]string, error) {
 	var ids []string
-	q := d.bun.NewSelect().TableExpr("webhook_deliveries AS d").ColumnExpr("DISTINCT d.endpoint_id").
-		Join("JOIN webhook_endpoints AS e ON e.id = d.endpoint_id").
-		Where(dueWhere, ms(now), ms(now)).Where("e.disabled_at IS NULL")
+	q := d.bun.NewSelect().TableExpr("webhook_endpoints AS e").Column("e.id").Where("e.disabled_at IS NULL").
+		Where("EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.endpoint_id = e.id AND "+dueWhere+")", ms(now), ms(now))
 	if len(skip) > 0 {
-		q = q.Where("d.endpoint_id NOT IN (?)", bun.List(skip))
+		q = q.Where("e.id NOT IN (?)", bun.List(skip))
 	}
-	err := q.Limit(int64(limit)).Scan(ctx, &ids)
+	err := q.Order("e.id").Limit(int64(limit)).Scan(ctx, &ids)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

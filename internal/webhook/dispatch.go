@@ -34,8 +34,8 @@ type Config struct {
 	Timeout time.Duration
 	// Lease is how long a claimed delivery stays with the instance that
 	// claimed it; a dead instance's claims are retaken after it. It must
-	// cover the attempts a claim can wait for (default: Timeout times
-	// (Concurrency/PerEndpoint + 2)).
+	// cover the attempts a claim can queue behind: an instance claims up to
+	// 8 per attempt slot (default: 10 × Timeout).
 	Lease time.Duration
 	// Concurrency bounds attempts in flight per instance (32).
 	Concurrency int
@@ -80,7 +80,7 @@ func (c Config) WithDefaults() Config {
 		c.PerEndpoint = c.Concurrency
 	}
 	if c.Lease <= 0 {
-		c.Lease = c.Timeout * time.Duration(c.Concurrency/c.PerEndpoint+2)
+		c.Lease = c.Timeout * (claimAhead + 2)
 	}
 	if c.Poll <= 0 {
 		c.Poll = time.Second
@@ -155,9 +155,16 @@ type Dispatcher struct {
 	kick    chan struct{}
 	results chan Outcome
 
-	mu       sync.Mutex
-	inflight map[string]int // per endpoint
+	// sem bounds attempts in flight on this instance.
+	sem chan struct{}
+
+	mu sync.Mutex
+	// inflight counts claims held per endpoint (queued, in flight, or
+	// with the outcome not yet written); total sums them.
+	inflight map[string]int
 	total    int
+	// slots bounds attempts in flight per endpoint.
+	slots map[string]chan struct{}
 }
 
 // NewDispatcher returns a dispatcher for the store; owner names this
@@ -168,8 +175,10 @@ func NewDispatcher(cfg Config, store Outbox, clk clock.Clock, log *slog.Logger, 
 		cfg: cfg, store: store, clock: clk, log: log, sealer: sealer, owner: owner,
 		client:   NewHTTPClient(cfg.AllowInsecure, cfg.PerEndpoint),
 		kick:     make(chan struct{}, 1),
-		results:  make(chan Outcome, cfg.Concurrency),
+		results:  make(chan Outcome, cfg.Concurrency*claimAhead),
 		inflight: map[string]int{},
+		slots:    map[string]chan struct{}{},
+		sem:      make(chan struct{}, cfg.Concurrency),
 	}
 }
 
@@ -198,7 +207,17 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	var attempts sync.WaitGroup
 	poll := d.clock.NewTimer(d.cfg.Poll)
 	defer poll.Stop()
+	var last time.Time
 	for {
+		// A busy API nudges the dispatcher on every commit; one round of
+		// claims per minRound serves them all.
+		if wait := minRound - time.Since(last); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+		last = time.Now()
 		d.claim(ctx, attemptCtx, &attempts)
 		select {
 		case <-ctx.Done():
@@ -215,14 +234,30 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// claim starts attempts for due deliveries while there are free slots.
+// claimAhead is how many deliveries per endpoint an instance claims for
+// each attempt it may have in flight there: claiming in batches keeps the
+// number of write transactions per delivery low, which matters on SQLite
+// where they queue behind the API's writes.
+const claimAhead = 8
+
+// minRound spaces claim rounds (real time: batching, not scheduling).
+const minRound = 10 * time.Millisecond
+
+// resultLinger is how long the writer waits for more outcomes before it
+// writes a batch: one commit for many attempts.
+const resultLinger = 5 * time.Millisecond
+
+// claim leases due deliveries, endpoint by endpoint, while this instance
+// holds fewer than it may, and starts an attempt for each; attempts wait
+// for their endpoint's and the instance's concurrency slots.
 func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) {
+	perEndpoint, total := d.cfg.PerEndpoint*claimAhead, d.cfg.Concurrency*claimAhead
 	for ctx.Err() == nil {
 		d.mu.Lock()
-		free := d.cfg.Concurrency - d.total
+		free := total - d.total
 		var full []string
 		for ep, n := range d.inflight {
-			if n >= d.cfg.PerEndpoint {
+			if n >= perEndpoint {
 				full = append(full, ep)
 			}
 		}
@@ -233,32 +268,45 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 		now := d.clock.Now()
 		eps, err := d.store.DueEndpoints(ctx, now, full, free)
 		if err != nil {
-			d.log.ErrorContext(ctx, "webhook: list due deliveries", "err", err)
+			if ctx.Err() == nil {
+				d.log.ErrorContext(ctx, "webhook: list due deliveries", "err", err)
+			}
 			return
 		}
 		started := 0
 		for _, ep := range eps {
 			d.mu.Lock()
-			n := min(d.cfg.PerEndpoint-d.inflight[ep], d.cfg.Concurrency-d.total)
+			n := min(perEndpoint-d.inflight[ep], total-d.total)
 			d.mu.Unlock()
 			if n <= 0 {
 				continue
 			}
 			claims, err := d.store.ClaimDeliveries(ctx, d.owner, ep, now, d.cfg.Lease, n)
 			if err != nil {
-				d.log.ErrorContext(ctx, "webhook: claim deliveries", "err", err)
+				if ctx.Err() == nil {
+					d.log.ErrorContext(ctx, "webhook: claim deliveries", "err", err)
+				}
 				return
 			}
+			d.mu.Lock()
+			slot, ok := d.slots[ep]
+			if !ok {
+				slot = make(chan struct{}, d.cfg.PerEndpoint)
+				d.slots[ep] = slot
+			}
+			d.inflight[ep] += len(claims)
+			d.total += len(claims)
+			d.mu.Unlock()
+			started += len(claims)
 			for _, c := range claims {
-				d.mu.Lock()
-				d.inflight[ep]++
-				d.total++
-				d.mu.Unlock()
-				started++
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					slot <- struct{}{}
+					d.sem <- struct{}{}
 					out := d.attempt(attemptCtx, c)
+					<-d.sem
+					<-slot
 					d.results <- out
 				}()
 			}
@@ -269,11 +317,13 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 	}
 }
 
-// writeResults writes outcomes in batches: whatever has arrived while the
-// previous batch was written goes in one transaction.
+// writeResults writes outcomes in batches: whatever arrives within
+// resultLinger of the first goes in one transaction. A claim counts as
+// held until its outcome is written.
 func (d *Dispatcher) writeResults(ctx context.Context) {
 	for out := range d.results {
 		batch := []Outcome{out}
+		linger := time.NewTimer(resultLinger)
 	more:
 		for len(batch) < 256 {
 			select {
@@ -282,10 +332,11 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 					break more
 				}
 				batch = append(batch, o)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		if err := d.store.FinishAttempts(ctx, d.owner, batch); err != nil {
 			// The leases run out and the deliveries are attempted again:
 			// at least once, never lost.
@@ -295,6 +346,7 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 		for _, o := range batch {
 			if d.inflight[o.EndpointID]--; d.inflight[o.EndpointID] <= 0 {
 				delete(d.inflight, o.EndpointID)
+				delete(d.slots, o.EndpointID)
 			}
 			d.total--
 		}
@@ -304,7 +356,7 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 				d.OnAttempt(o)
 			}
 		}
-		// Slots are free again, and retries may be due.
+		// Claims are free again, and retries may be due.
 		d.Kick()
 	}
 }

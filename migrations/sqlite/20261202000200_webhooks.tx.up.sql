@@ -44,8 +44,8 @@ CREATE TABLE webhook_deliveries (
 
 --bun:split
 
--- The dispatcher's claim: pending rows by due time.
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'PENDING';
+-- The dispatcher's claims: one endpoint's pending rows by due time.
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'PENDING';
 
 --bun:split
 
