@@ -240,12 +240,15 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // where they queue behind the API's writes.
 const claimAhead = 8
 
-// minRound spaces claim rounds (real time: batching, not scheduling).
-const minRound = 10 * time.Millisecond
+// minRound spaces claim rounds (real time: batching, not scheduling). Each
+// round that finds work commits a claim; on SQLite every commit syncs the
+// WAL and queues behind the API's writes, so a busy API's nudges are served
+// by one round per minRound.
+const minRound = 50 * time.Millisecond
 
 // resultLinger is how long the writer waits for more outcomes before it
 // writes a batch: one commit for many attempts.
-const resultLinger = 5 * time.Millisecond
+const resultLinger = 50 * time.Millisecond
 
 // claim leases due deliveries, endpoint by endpoint, while this instance
 // holds fewer than it may, and starts an attempt for each; attempts wait
