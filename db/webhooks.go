@@ -448,6 +448,13 @@ func (d *DB) ClaimDeliveries(ctx context.Context, owner, endpointID string, now 
 func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Outcome) error {
 	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for _, o := range outs {
+			if o.Release {
+				if _, err := tx.NewUpdate().Model((*webhookDeliveryRow)(nil)).Set("lease_owner = NULL, lease_until = NULL").
+					Where("id = ? AND lease_owner = ?", o.DeliveryID, owner).Exec(ctx); err != nil {
+					return err
+				}
+				continue
+			}
 			q := tx.NewUpdate().Model((*webhookDeliveryRow)(nil)).
 				Set("status = ?, attempts = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL", string(o.Status), o.Attempts, msPtr(o.NextAttemptAt)).
 				Set("last_attempt_at = ?, last_status_code = ?, last_error = ?", ms(o.At), o.StatusCode, o.Error)
@@ -491,6 +498,11 @@ func (d *DB) ReleaseLeases(ctx context.Context) error {
 	_, err := d.bun.NewUpdate().Model((*webhookDeliveryRow)(nil)).Set("lease_owner = NULL, lease_until = NULL").
 		Where("lease_owner IS NOT NULL AND status = ?", string(webhook.Pending)).Exec(ctx)
 	return err
+}
+
+// HasWebhookEndpoints reports whether any endpoint is enabled.
+func (d *DB) HasWebhookEndpoints(ctx context.Context) (bool, error) {
+	return d.bun.NewSelect().Model((*webhookEndpointRow)(nil)).Where("disabled_at IS NULL").Exists(ctx)
 }
 
 // PendingWebhookDeliveries counts pending deliveries (tests, drain).

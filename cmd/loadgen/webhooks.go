@@ -117,8 +117,9 @@ func webhooksScenario(args []string) error {
 			p99s[hangs] = append(p99s[hangs], float64(res.pct(0.99)))
 			fmt.Printf("round %d API (revokeSession), %-28s p50 %v  p99 %v  %.0f /s\n", r+1, map[bool]string{false: "no endpoint:", true: "a receiver hanging " + hang.String() + ":"}[hangs],
 				res.pct(0.5).Round(time.Microsecond), res.pct(0.99).Round(time.Microsecond), res.rps())
-			hanging.release()
+			hanging.release() // let held requests go, so that closing does not wait for them
 			in.close()
+			hanging.rearm()
 		}
 	}
 	fmt.Printf("API p99 with the hanging receiver vs none (median of rounds): %.2f×\n", median(p99s[true])/median(p99s[false]))
@@ -325,11 +326,17 @@ func (r *loadReceiver) waitLatencies(n int, d time.Duration) []time.Duration {
 	return out
 }
 
-// release lets held requests go (between measurements).
+// release lets held requests go, and answers new ones at once, until rearm.
 func (r *loadReceiver) release() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	close(r.stop)
+}
+
+// rearm makes the receiver hang again.
+func (r *loadReceiver) rearm() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.stop = make(chan struct{})
 }
 

@@ -195,7 +195,7 @@ func (a *App) openWebhooks(ctx context.Context) error {
 	}
 	d := webhook.NewDispatcher(cfg, a.Store, a.Config.Clock, a.Config.Logger, sealer, instanceID())
 	d.Single = a.Store.Dialect() == db.SQLite
-	a.Webhooks, a.Dispatcher = admin.NewService(a.Store, sealer, a.Config.Clock, a.Config.Logger, cfg, d.Kick), d
+	a.Webhooks, a.Dispatcher = admin.NewService(a.Store, sealer, a.Config.Clock, a.Config.Logger, cfg, d.Kick, d.EndpointsChanged), d
 	if cfg.Disabled {
 		return nil
 	}

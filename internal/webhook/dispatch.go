@@ -117,6 +117,8 @@ type Outcome struct {
 	Succeeded bool
 	// Disable disables the endpoint for this reason.
 	Disable *DisabledReason
+	// Release hands an unattempted claim back: only the lease is dropped.
+	Release bool
 }
 
 // Outbox is what the dispatcher needs of the store.
@@ -134,6 +136,8 @@ type Outbox interface {
 	// ReleaseLeases drops every lease: at the start of the only instance
 	// (SQLite), whose predecessor's claims died with it.
 	ReleaseLeases(ctx context.Context) error
+	// HasWebhookEndpoints reports whether any endpoint is enabled.
+	HasWebhookEndpoints(ctx context.Context) (bool, error)
 }
 
 // Dispatcher delivers the outbox: it claims due deliveries, signs and
@@ -165,6 +169,13 @@ type Dispatcher struct {
 	total    int
 	// slots bounds attempts in flight per endpoint.
 	slots map[string]chan struct{}
+	// held are the deliveries claimed and not yet written back.
+	held map[string]bool
+	// known and have cache whether any endpoint is enabled, for a single
+	// instance: without one it never reads the outbox, so a deployment
+	// without webhooks pays no background query (every endpoint change
+	// goes through this process's EndpointsChanged).
+	known, have bool
 }
 
 // NewDispatcher returns a dispatcher for the store; owner names this
@@ -178,6 +189,7 @@ func NewDispatcher(cfg Config, store Outbox, clk clock.Clock, log *slog.Logger, 
 		results:  make(chan Outcome, cfg.Concurrency*claimAhead),
 		inflight: map[string]int{},
 		slots:    map[string]chan struct{}{},
+		held:     map[string]bool{},
 		sem:      make(chan struct{}, cfg.Concurrency),
 	}
 }
@@ -189,6 +201,36 @@ func (d *Dispatcher) Kick() {
 	case d.kick <- struct{}{}:
 	default:
 	}
+}
+
+// EndpointsChanged tells the dispatcher that endpoints were created,
+// changed or deleted, and nudges it.
+func (d *Dispatcher) EndpointsChanged() {
+	d.mu.Lock()
+	d.known = false
+	d.mu.Unlock()
+	d.Kick()
+}
+
+// idle reports whether a single instance knows it has no enabled endpoint.
+func (d *Dispatcher) idle(ctx context.Context) bool {
+	if !d.Single {
+		return false
+	}
+	d.mu.Lock()
+	known, have := d.known, d.have
+	d.mu.Unlock()
+	if known {
+		return !have
+	}
+	have, err := d.store.HasWebhookEndpoints(ctx)
+	if err != nil {
+		return false
+	}
+	d.mu.Lock()
+	d.known, d.have = true, have
+	d.mu.Unlock()
+	return !have
 }
 
 // Run delivers until ctx ends, then waits for attempts in flight and
@@ -255,6 +297,9 @@ const resultLinger = 50 * time.Millisecond
 // for their endpoint's and the instance's concurrency slots.
 func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) {
 	perEndpoint, total := d.cfg.PerEndpoint*claimAhead, d.cfg.Concurrency*claimAhead
+	if d.idle(ctx) {
+		return
+	}
 	for ctx.Err() == nil {
 		d.mu.Lock()
 		free := total - d.total
@@ -292,6 +337,17 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 				return
 			}
 			d.mu.Lock()
+			// A claim this instance holds already (its lease ran out while
+			// it waited, by the clock) is re-leased to it; one attempt is
+			// enough.
+			fresh := claims[:0]
+			for _, c := range claims {
+				if !d.held[c.Delivery.ID] {
+					d.held[c.Delivery.ID] = true
+					fresh = append(fresh, c)
+				}
+			}
+			claims = fresh
 			slot, ok := d.slots[ep]
 			if !ok {
 				slot = make(chan struct{}, d.cfg.PerEndpoint)
@@ -307,7 +363,14 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 					defer wg.Done()
 					slot <- struct{}{}
 					d.sem <- struct{}{}
-					out := d.attempt(attemptCtx, c)
+					var out Outcome
+					if ctx.Err() != nil {
+						// Shutting down: hand the claim back rather than
+						// start an attempt that shutdown would wait for.
+						out = Outcome{DeliveryID: c.Delivery.ID, EndpointID: ep, Release: true}
+					} else {
+						out = d.attempt(attemptCtx, c)
+					}
 					<-d.sem
 					<-slot
 					d.results <- out
@@ -347,6 +410,10 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 		}
 		d.mu.Lock()
 		for _, o := range batch {
+			delete(d.held, o.DeliveryID)
+			if o.Disable != nil {
+				d.known = false
+			}
 			if d.inflight[o.EndpointID]--; d.inflight[o.EndpointID] <= 0 {
 				delete(d.inflight, o.EndpointID)
 				delete(d.slots, o.EndpointID)
@@ -356,7 +423,9 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 		d.mu.Unlock()
 		if d.OnAttempt != nil {
 			for _, o := range batch {
-				d.OnAttempt(o)
+				if !o.Release {
+					d.OnAttempt(o)
+				}
 			}
 		}
 		// Claims are free again, and retries may be due.

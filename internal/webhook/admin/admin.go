@@ -49,16 +49,21 @@ type Service struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	cfg    webhook.Config
-	// kick tells the dispatcher of a new due delivery.
-	kick func()
+	// kick tells the dispatcher of a new due delivery; changed, of
+	// changed endpoints (which may resume deliveries).
+	kick, changed func()
 }
 
-// NewService returns the admin side; kick (may be nil) nudges the dispatcher.
-func NewService(store Store, sealer *webhook.Sealer, clk clock.Clock, log *slog.Logger, cfg webhook.Config, kick func()) *Service {
+// NewService returns the admin side; kick and changed (may be nil) nudge
+// the dispatcher: a new due delivery, changed endpoints.
+func NewService(store Store, sealer *webhook.Sealer, clk clock.Clock, log *slog.Logger, cfg webhook.Config, kick, changed func()) *Service {
 	if kick == nil {
 		kick = func() {}
 	}
-	return &Service{store: store, sealer: sealer, clock: clk, log: log, cfg: cfg.WithDefaults(), kick: kick}
+	if changed == nil {
+		changed = kick
+	}
+	return &Service{store: store, sealer: sealer, clock: clk, log: log, cfg: cfg.WithDefaults(), kick: kick, changed: changed}
 }
 
 // EndpointInput is what an admin sets on an endpoint. For updates, nil
@@ -98,6 +103,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in EndpointInput
 	if err != nil {
 		return WithSecret{}, err
 	}
+	s.changed()
 	return WithSecret{Endpoint: created, Secret: secret}, nil
 }
 
@@ -163,8 +169,8 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, id string, in En
 		ep.UpdatedAt = s.clock.Now().UTC().Truncate(time.Millisecond)
 		return nil
 	})
-	if err == nil && in.Enabled != nil && *in.Enabled {
-		s.kick()
+	if err == nil {
+		s.changed()
 	}
 	return ep, err
 }
@@ -174,7 +180,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, id string) error
 	if err := auth.RequireAdmin(p); err != nil {
 		return err
 	}
-	return s.store.DeleteWebhookEndpoint(ctx, p.Actor(), id)
+	if err := s.store.DeleteWebhookEndpoint(ctx, p.Actor(), id); err != nil {
+		return err
+	}
+	s.changed()
+	return nil
 }
 
 // Rotate gives an endpoint a new secret and returns it; the old one keeps
