@@ -44,7 +44,7 @@ func registerWebhookFlags(fs *flag.FlagSet, getenv func(string) string) *webhook
 	durVar(&c.Timeout, "webhook-timeout", "SESSIOND_WEBHOOK_TIMEOUT", d.Timeout, "time allowed for one delivery attempt")
 	durVar(&c.RotationOverlap, "webhook-rotation-overlap", "SESSIOND_WEBHOOK_ROTATION_OVERLAP", d.RotationOverlap, "how long a rotated webhook secret keeps signing alongside the new one")
 	durVar(&c.FailingWindow, "webhook-disable-after", "SESSIOND_WEBHOOK_DISABLE_AFTER", d.FailingWindow, "disable an endpoint whose deliveries all failed for this long")
-	durVar(&c.Lease, "webhook-lease", "SESSIOND_WEBHOOK_LEASE", 0, "how long an instance holds a claimed delivery; a dead instance's claims are retaken after it (default: timeout × (concurrency/per-endpoint + 2))")
+	durVar(&c.Lease, "webhook-lease", "SESSIOND_WEBHOOK_LEASE", 0, "how long an instance holds a claimed delivery; a dead instance's claims are retaken after it (default: 10 × -webhook-timeout)")
 	durVar(&c.Poll, "webhook-poll", "SESSIOND_WEBHOOK_POLL", d.Poll, "how often the outbox is checked for due retries and other instances' deliveries")
 	intVar(&c.Concurrency, "webhook-concurrency", "SESSIOND_WEBHOOK_CONCURRENCY", d.Concurrency, "delivery attempts in flight per instance")
 	intVar(&c.PerEndpoint, "webhook-per-endpoint", "SESSIOND_WEBHOOK_PER_ENDPOINT", d.PerEndpoint, "delivery attempts in flight per endpoint and instance")
