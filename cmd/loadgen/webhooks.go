@@ -65,7 +65,7 @@ func webhooksScenario(args []string) error {
 		noDispatch bool
 	}
 	variants := []variant{{"off", "", false}, {"on", rcv.url, false}, {"outbox only", rcv.url, true}}
-	endRate, createRate := map[string][]float64{}, map[string][]float64{}
+	endRate, createRate, endCPU := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for r := 0; r < *rounds; r++ {
 		for _, v := range variants {
 			in, err := startWebhookInstance(ctx, v.url, nil, v.noDispatch)
@@ -80,17 +80,29 @@ func webhooksScenario(args []string) error {
 			if err != nil {
 				return err
 			}
+			rcv.waitLatencies(0, 0) // forget the creations' deliveries
+			cpu0 := cpu()
 			res, err := in.revokeAll(ids, *clients)
 			if err != nil {
 				return err
 			}
+			if v.name == "on" {
+				// CPU until the last end is delivered: the whole cost.
+				if got := rcv.waitLatencies(len(ids), time.Minute); len(got) < len(ids) {
+					return fmt.Errorf("only %d of %d ends delivered", len(got), len(ids))
+				}
+			}
+			perEnd := (cpu() - cpu0) / time.Duration(len(ids))
 			in.close()
 			endRate[v.name], createRate[v.name] = append(endRate[v.name], res.rps()), append(createRate[v.name], creates)
-			fmt.Printf("round %d webhooks %-11s ends %7.0f /s   creations %7.0f /s\n", r+1, v.name, res.rps(), creates)
+			endCPU[v.name] = append(endCPU[v.name], float64(perEnd))
+			fmt.Printf("round %d webhooks %-11s ends %7.0f /s   creations %7.0f /s   CPU per end %v (server, load client and receiver)\n", r+1, v.name, res.rps(), creates, perEnd.Round(time.Microsecond))
 		}
 	}
 	fmt.Printf("session ends, webhooks on vs off (median of rounds): %.2f×; creations: %.2f×\n", median(endRate["on"])/median(endRate["off"]), median(createRate["on"])/median(createRate["off"]))
 	fmt.Printf("outbox only vs off: ends %.2f×; creations %.2f×\n", median(endRate["outbox only"])/median(endRate["off"]), median(createRate["outbox only"])/median(createRate["off"]))
+	fmt.Printf("CPU per end (median): off %v, outbox only %v, on %v (delivery included)\n", time.Duration(median(endCPU["off"])).Round(time.Microsecond),
+		time.Duration(median(endCPU["outbox only"])).Round(time.Microsecond), time.Duration(median(endCPU["on"])).Round(time.Microsecond))
 
 	// 3. API latency with a receiver that hangs, vs no endpoint, rounds alternating.
 	hanging := newLoadReceiver(*hang)
