@@ -502,7 +502,7 @@ func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Ou
 // failingSince once, and returns the other outcomes: a busy dispatcher's
 // batch costs a few statements, not two per delivery. Their last attempt
 // and delivery are stamped with the batch's latest attempt, within the
-// dispatcher's batching window (50 ms) of each.
+// dispatcher's batching window (5 ms) of each.
 func finishDelivered(ctx context.Context, idb bun.IDB, owner string, outs []webhook.Outcome) ([]webhook.Outcome, error) {
 	byCode := map[int][]string{}
 	var at time.Time

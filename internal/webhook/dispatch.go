@@ -163,8 +163,8 @@ type Dispatcher struct {
 	sem chan struct{}
 
 	mu sync.Mutex
-	// inflight counts claims held per endpoint (queued, in flight, or
-	// with the outcome not yet written); total sums them.
+	// inflight counts claims per endpoint queued or in flight; total sums
+	// them.
 	inflight map[string]int
 	total    int
 	// slots bounds attempts in flight per endpoint.
@@ -286,11 +286,11 @@ const claimAhead = 8
 // round that finds work commits a claim; on SQLite every commit syncs the
 // WAL and queues behind the API's writes, so a busy API's nudges are served
 // by one round per minRound.
-const minRound = 50 * time.Millisecond
+const minRound = 10 * time.Millisecond
 
 // resultLinger is how long the writer waits for more outcomes before it
 // writes a batch: one commit for many attempts.
-const resultLinger = 50 * time.Millisecond
+const resultLinger = 5 * time.Millisecond
 
 // claim leases due deliveries, endpoint by endpoint, while this instance
 // holds fewer than it may, and starts an attempt for each; attempts wait
@@ -373,6 +373,15 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 					}
 					<-d.sem
 					<-slot
+					// The claim stops counting against the endpoint now; it
+					// stays in held (and leased) until its outcome is written.
+					d.mu.Lock()
+					if d.inflight[ep]--; d.inflight[ep] <= 0 {
+						delete(d.inflight, ep)
+						delete(d.slots, ep)
+					}
+					d.total--
+					d.mu.Unlock()
 					d.results <- out
 				}()
 			}
@@ -384,8 +393,9 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 }
 
 // writeResults writes outcomes in batches: whatever arrives within
-// resultLinger of the first goes in one transaction. A claim counts as
-// held until its outcome is written.
+// resultLinger of the first goes in one transaction. A claim stays in held
+// (and leased in the store) until its outcome is written, so it is never
+// attempted twice.
 func (d *Dispatcher) writeResults(ctx context.Context) {
 	for out := range d.results {
 		batch := []Outcome{out}
@@ -414,11 +424,6 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 			if o.Disable != nil {
 				d.known = false
 			}
-			if d.inflight[o.EndpointID]--; d.inflight[o.EndpointID] <= 0 {
-				delete(d.inflight, o.EndpointID)
-				delete(d.slots, o.EndpointID)
-			}
-			d.total--
 		}
 		d.mu.Unlock()
 		if d.OnAttempt != nil {
