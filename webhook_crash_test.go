@@ -124,7 +124,9 @@ func webhookWorld(t *testing.T, c *child, key string, n int, hls ...*hookLog) []
 	c.must(t, key, `mutation($t: ID!) { createUser(input: {email: "hooks@example.com", name: "N", tenantId: $t}) { id } }`, map[string]any{"t": tn.CreateTenant.ID}, &u)
 	ids := make([]string, n)
 	for i := range ids {
-		var out struct{ CreateSession struct{ Session struct{ ID string } } }
+		var out struct {
+			CreateSession struct{ Session struct{ ID string } }
+		}
 		c.must(t, key, `mutation($u: ID!, $t: ID!) { createSession(input: {userId: $u, tenantId: $t}) { session { id } } }`,
 			map[string]any{"u": u.CreateUser.ID, "t": tn.CreateTenant.ID}, &out)
 		ids[i] = out.CreateSession.Session.ID
