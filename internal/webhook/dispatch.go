@@ -247,7 +247,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	writer.Add(1)
 	go func() { defer writer.Done(); d.writeResults(context.WithoutCancel(ctx)) }()
 	var attempts sync.WaitGroup
-	poll := d.clock.NewTimer(d.cfg.Poll)
+	// The poll is a real-time timer, not the injected clock's: it only
+	// decides how often to look; what is due is judged by the clock. (A
+	// fake clock's timers are the expiry scheduler's to count in tests.)
+	poll := time.NewTimer(d.cfg.Poll)
 	defer poll.Stop()
 	var last time.Time
 	for {
@@ -270,7 +273,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			writer.Wait()
 			return
 		case <-d.kick:
-		case <-poll.C():
+		case <-poll.C:
 			poll.Reset(d.cfg.Poll)
 		}
 	}
