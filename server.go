@@ -48,6 +48,7 @@ type config struct {
 	wsKeepAlive    time.Duration
 	limits         *limitFlags
 	frameAncestors string
+	webhooks       *webhookFlags
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -74,6 +75,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
 	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
 	c.limits = registerLimitFlags(fs, getenv)
+	c.webhooks = registerWebhookFlags(fs, getenv)
 	fs.StringVar(&c.frameAncestors, "frame-ancestors", env("SESSIOND_FRAME_ANCESTORS", "'none'"), "CSP frame-ancestors of the pages, e.g. \"'self' https://app.example.com\" to embed the console (SESSIOND_FRAME_ANCESTORS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -133,6 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		FrameAncestors: cfg.frameAncestors,
 	}
 	acfg.Limits, acfg.MaxDepth, acfg.MaxComplexity = cfg.limits.resolve()
+	if acfg.Webhooks, err = cfg.webhooks.resolve(); err != nil {
+		return err
+	}
 	if cfg.timeScale != 1 {
 		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)
 		acfg.Clock = clock.NewScaled(cfg.timeScale)

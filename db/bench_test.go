@@ -69,3 +69,43 @@ func BenchmarkCreateSession(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEndSessionOutbox measures ending one session with no webhook
+// endpoint and with one that receives session.ended: the difference is the
+// outbox row written in the end's transaction (the endpoints read, the
+// payload encoded, one INSERT). Delivery is not part of it.
+//
+//	go test ./db -run '^$' -bench BenchmarkEndSessionOutbox -benchtime 3000x
+func BenchmarkEndSessionOutbox(b *testing.B) {
+	for _, dialect := range dialects() {
+		for _, endpoints := range []int{0, 1, 5} {
+			b.Run(fmt.Sprintf("%s/endpoints=%d", dialect, endpoints), func(b *testing.B) {
+				e := openEnv(b, dialect)
+				ctx := context.Background()
+				tn := e.tenant(b, "bench")
+				u := e.user(b, tn, "bench@example.com")
+				for i := range endpoints {
+					e.endpoint(b, fmt.Sprintf("ep%d", i))
+				}
+				ids := make([]string, b.N)
+				seed := make([]model.Session, b.N)
+				for i := range seed {
+					ids[i] = fmt.Sprintf("s-%07d", i)
+					seed[i] = model.Session{
+						ID: ids[i], TokenHash: secret.HashToken(secret.NewToken("sds_")), UserID: u, TenantID: tn,
+						CreatedAt: t0, LastActiveAt: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Hour), IdleTimeout: time.Hour,
+					}
+				}
+				if err := e.ImportSessions(ctx, seed); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := e.EndSessions(ctx, []model.SessionEnd{{ID: ids[i], Reason: model.EndRevokedByAdmin}}, e.admin, time.Time{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

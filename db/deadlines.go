@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // DueSessions returns up to limit active sessions whose deadline is at or
@@ -81,10 +82,16 @@ func (d *DB) MarkWarned(ctx context.Context, now time.Time, lead time.Duration, 
 		if len(ids) == 0 {
 			return nil
 		}
-		_, err := tx.NewUpdate().Model(&rows).Set("warned_expires_at = expires_at").
+		if _, err := tx.NewUpdate().Model(&rows).Set("warned_expires_at = expires_at").
 			Where("id IN (?)", bun.List(ids)).Where(unwarned).Where(warnAt+" <= ?", l, l, ms(now)).
-			Returning("*").Exec(ctx, &rows)
-		return err
+			Returning("*").Exec(ctx, &rows); err != nil {
+			return err
+		}
+		warned := make([]model.Session, len(rows))
+		for i := range rows {
+			warned[i] = rows[i].model()
+		}
+		return writeOutbox(ctx, tx, d.now(), sessionEvents(webhook.SessionExpiringSoon, warned, func(model.Session) time.Time { return now })...)
 	})
 	if err != nil {
 		return nil, err

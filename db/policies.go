@@ -12,6 +12,7 @@ import (
 
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/policy"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 type policyRow struct {
@@ -165,6 +166,9 @@ func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, 
 		// End first, while the rows hold the old deadlines: a session past
 		// one of those was over at it, before this change.
 		if out.Ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, overdue{by: now}); err != nil {
+			return err
+		}
+		if err := writeOutbox(ctx, tx, now, webhook.PolicyEvent(scope, policyAuditOf(before), policyAuditOf(after), len(out.Ended), actor, now)); err != nil {
 			return err
 		}
 		return recomputeDeadlines(ctx, tx, rows, effective)

@@ -16,6 +16,7 @@ import (
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/policy"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // CreateSession stores the session the planner plans for a member of a
@@ -73,8 +74,11 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 			return err
 		}
 		created = row.model()
-		return d.writeAudit(ctx, tx, model.AuditEntry{TenantID: tenantID, Actor: actor, Action: "session.created", TargetType: "session", TargetID: s.ID},
-			nil, sessionAudit{UserID: userID, Device: s.Device, IPAddress: s.IPAddress})
+		if err := d.writeAudit(ctx, tx, model.AuditEntry{TenantID: tenantID, Actor: actor, Action: "session.created", TargetType: "session", TargetID: s.ID},
+			nil, sessionAudit{UserID: userID, Device: s.Device, IPAddress: s.IPAddress}); err != nil {
+			return err
+		}
+		return writeOutbox(ctx, tx, now, webhook.SessionEvent(webhook.SessionCreated, created, created.CreatedAt))
 	})
 	return created, ended, err
 }
@@ -229,15 +233,23 @@ func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except strin
 			return err
 		}
 		ids, err := activeSessionIDs(ctx, tx, where, args...)
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return err
 		}
 		ends := make([]model.SessionEnd, len(ids))
 		for i, id := range ids {
 			ends[i] = model.SessionEnd{ID: id, Reason: reason}
 		}
-		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), overdue{by: overdueBy})
-		return err
+		now := d.now()
+		if out, err = d.endSessions(ctx, tx, ends, actor, now, overdue{by: overdueBy}); err != nil {
+			return err
+		}
+		if reason != model.EndRevokedByAdmin {
+			return nil
+		}
+		// An admin's sign-out is a fact of its own, reported with its
+		// count even when no session was active.
+		return writeOutbox(ctx, tx, now, webhook.SignedOutEvent(userID, tenantID, len(out), actor, now))
 	})
 	if err != nil {
 		return nil, err
@@ -359,6 +371,11 @@ func writeEndAudits(ctx context.Context, idb bun.IDB, rows []sessionRow, actor m
 		}
 	}
 	if _, err := idb.NewInsert().Model(&audits).Exec(ctx); err != nil {
+		return nil, err
+	}
+	// Every end passes here: its webhook deliveries commit with it.
+	evs := sessionEvents(webhook.SessionEnded, out, func(s model.Session) time.Time { return *s.EndedAt })
+	if err := writeOutbox(ctx, idb, now, evs...); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -762,7 +762,99 @@ func authzRows() []authzRow {
 			},
 			want: adminKeyOnly,
 		},
+
+		// ---- webhooks ----
+		{
+			name:    "webhookEndpoints",
+			query:   `query { webhookEndpoints { id } }`,
+			prepare: none,
+			want:    adminKeyOnly,
+		},
+		{
+			name:  "webhookDeliveries",
+			query: `query($e: ID!) { webhookDeliveries(endpointId: $e) { edges { cursor } } }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				return call{vars: map[string]any{"e": f.webhookEndpoint()}}
+			},
+			want: adminKeyOnly,
+		},
+		{
+			name:  "createWebhookEndpoint",
+			query: `mutation { createWebhookEndpoint(input: {url: "https://hooks.invalid/authz"}) { secret } }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				before := f.webhookEndpointCount()
+				return call{check: func(t *testing.T, ok bool, _ json.RawMessage) {
+					if got := f.webhookEndpointCount() - before; got != map[bool]int{true: 1, false: 0}[ok] {
+						t.Fatalf("%d endpoints created", got)
+					}
+				}}
+			},
+			want: adminKeyOnly,
+		},
+		{
+			name:  "updateWebhookEndpoint",
+			query: `mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {description: "changed"}) { id } }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				return call{vars: map[string]any{"id": f.webhookEndpoint()}}
+			},
+			want: adminKeyOnly,
+		},
+		{
+			name:  "deleteWebhookEndpoint",
+			query: `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				id := f.webhookEndpoint()
+				before := f.webhookEndpointCount()
+				return call{vars: map[string]any{"id": id}, check: func(t *testing.T, ok bool, _ json.RawMessage) {
+					if got := before - f.webhookEndpointCount(); got != map[bool]int{true: 1, false: 0}[ok] {
+						t.Fatalf("%d endpoints deleted", got)
+					}
+				}}
+			},
+			want: adminKeyOnly,
+		},
+		{
+			name:  "rotateWebhookSecret",
+			query: `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				return call{vars: map[string]any{"id": f.webhookEndpoint()}}
+			},
+			want: adminKeyOnly,
+		},
+		{
+			name:  "sendTestWebhook",
+			query: `mutation($id: ID!) { sendTestWebhook(endpointId: $id) { id } }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				return call{vars: map[string]any{"id": f.webhookEndpoint()}}
+			},
+			want: adminKeyOnly,
+		},
+		{
+			name:  "redeliverWebhook",
+			query: `mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }`,
+			prepare: func(f *authzFixture, _ caller) call {
+				var out struct{ SendTestWebhook struct{ ID string } }
+				f.s.Admin(`mutation($id: ID!) { sendTestWebhook(endpointId: $id) { id } }`, map[string]any{"id": f.webhookEndpoint()}, &out)
+				return call{vars: map[string]any{"id": out.SendTestWebhook.ID}}
+			},
+			want: adminKeyOnly,
+		},
 	}
+}
+
+// webhookEndpoint registers an endpoint for a row to act on.
+func (f *authzFixture) webhookEndpoint() string {
+	var out struct {
+		CreateWebhookEndpoint struct{ Endpoint struct{ ID string } }
+	}
+	f.s.Admin(`mutation($u: String!) { createWebhookEndpoint(input: {url: $u}) { endpoint { id } } }`, map[string]any{"u": "https://hooks.invalid/" + f.next("hook")}, &out)
+	return out.CreateWebhookEndpoint.Endpoint.ID
+}
+
+func (f *authzFixture) webhookEndpointCount() int {
+	var out struct{ WebhookEndpoints []struct{ ID string } }
+	f.s.Admin(`query { webhookEndpoints { id } }`, nil, &out)
+	return len(out.WebhookEndpoints)
 }
 
 // TestAuthorization runs every query and mutation as every kind of caller
@@ -899,7 +991,9 @@ func TestAuthorization(t *testing.T) {
 
 func newAuthzFixture(t *testing.T) *authzFixture {
 	// A stored, generated admin key, so that rotateAdminKey can succeed.
-	s := graphtest.Start(t, func(cfg *app.Config) { cfg.AdminKey = "" })
+	// The dispatcher is off: the rows' webhook endpoints (https://hooks.invalid/…)
+	// are registered, never called.
+	s := graphtest.Start(t, func(cfg *app.Config) { cfg.AdminKey = ""; cfg.Webhooks.Disabled = true })
 	key, err := s.App.AdminKeys.EnsureKey(context.Background())
 	if err != nil || key == "" {
 		t.Fatalf("generate admin key: %q, %v", key, err)

@@ -30,6 +30,7 @@ import (
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/session"
+	"github.com/sessiond/sessiond/internal/webhook/admin"
 )
 
 // Deps are the domain services the API is built on. The API reads and
@@ -40,9 +41,11 @@ type Deps struct {
 	// Auth authenticates callers (HTTP, SSE and websockets alike).
 	Auth      *auth.Authenticator
 	AdminKeys *auth.AdminKeys
-	Bus       events.Bus
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// Webhooks manages webhook endpoints and deliveries.
+	Webhooks *admin.Service
+	Bus      events.Bus
+	Clock    clock.Clock
+	Logger   *slog.Logger
 	// Ready reports whether the instance can serve (the database answers),
 	// for /readyz.
 	Ready func(ctx context.Context) error
@@ -113,7 +116,7 @@ func (c *Options) defaults() {
 func NewServer(a *app.App) http.Handler {
 	c := a.Config
 	return NewHandler(Deps{
-		Directory: a.Directory, Sessions: a.Sessions, Auth: a.Auth, AdminKeys: a.AdminKeys,
+		Directory: a.Directory, Sessions: a.Sessions, Auth: a.Auth, AdminKeys: a.AdminKeys, Webhooks: a.Webhooks,
 		Bus: a.Bus, Clock: c.Clock, Logger: c.Logger, TrustProxyHeaders: c.TrustProxyHeaders,
 		Ready: a.Store.Ping,
 	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive,

@@ -13,6 +13,7 @@ import (
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/session"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // UserID is the resolver for the userId field.
@@ -247,6 +248,36 @@ func (r *mutationResolver) RotateAdminKey(ctx context.Context) (*gqlmodel.AdminK
 	return &gqlmodel.AdminKeyGrant{Key: key, CreatedAt: at}, nil
 }
 
+// CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
+func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input gqlmodel.CreateWebhookEndpointInput) (*gqlmodel.WebhookEndpointSecret, error) {
+	return endpointSecret(r.Webhooks.Create(ctx, caller(ctx), createEndpointInput(input)))
+}
+
+// UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
+func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, id string, input gqlmodel.UpdateWebhookEndpointInput) (*webhook.Endpoint, error) {
+	return orNil(r.Webhooks.Update(ctx, caller(ctx), id, updateEndpointInput(input)))
+}
+
+// DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
+func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id string) (bool, error) {
+	return done(r.Webhooks.Delete(ctx, caller(ctx), id))
+}
+
+// RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
+func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string) (*gqlmodel.WebhookEndpointSecret, error) {
+	return endpointSecret(r.Webhooks.Rotate(ctx, caller(ctx), id))
+}
+
+// RedeliverWebhook is the resolver for the redeliverWebhook field.
+func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID string) (*webhook.Delivery, error) {
+	return orNil(r.Webhooks.Redeliver(ctx, caller(ctx), deliveryID))
+}
+
+// SendTestWebhook is the resolver for the sendTestWebhook field.
+func (r *mutationResolver) SendTestWebhook(ctx context.Context, endpointID string) (*webhook.Delivery, error) {
+	return orNil(r.Webhooks.SendTest(ctx, caller(ctx), endpointID))
+}
+
 // Roles is the resolver for the roles field.
 func (r *permissionResolver) Roles(ctx context.Context, obj *model.Permission) ([]*model.Role, error) {
 	roles, err := loadersFrom(ctx).permRoles.Load(ctx, obj.ID)
@@ -346,6 +377,21 @@ func (r *queryResolver) Permissions(ctx context.Context) ([]*model.Permission, e
 // AdminPortal is the resolver for the adminPortal field.
 func (r *queryResolver) AdminPortal(ctx context.Context) (*model.AdminPortal, error) {
 	return orNil(r.Directory.AdminPortal(ctx, caller(ctx)))
+}
+
+// WebhookEndpoints is the resolver for the webhookEndpoints field.
+func (r *queryResolver) WebhookEndpoints(ctx context.Context) ([]*webhook.Endpoint, error) {
+	eps, err := r.Webhooks.Endpoints(ctx, caller(ctx))
+	return ptrs(eps), err
+}
+
+// WebhookDeliveries is the resolver for the webhookDeliveries field.
+func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID string, status *webhook.Status, first *int, after *string) (*gqlmodel.WebhookDeliveryConnection, error) {
+	f, err := deliveryFilter(endpointID, status, first, after)
+	if err != nil {
+		return nil, err
+	}
+	return deliveryConnection(r.Webhooks.Deliveries(ctx, caller(ctx), f))
 }
 
 // Permissions is the resolver for the permissions field.

@@ -11,6 +11,7 @@
 //	go run ./cmd/loadgen memory -conns 10000
 //	go run ./cmd/loadgen idle -sessions 100000
 //	go run ./cmd/loadgen soak -duration 60s [-postgres URL]
+//	go run ./cmd/loadgen webhooks -ends 1000 -clients 8 -rounds 2
 //	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 
@@ -46,7 +47,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak|webhooks [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -71,6 +72,8 @@ func main() {
 		err = idle(os.Args[2:])
 	case "soak":
 		err = soak(os.Args[2:])
+	case "webhooks":
+		err = webhooksScenario(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // A newly generated admin key. It is shown once; only its hash is stored.
@@ -62,6 +63,16 @@ type CreateUserInput struct {
 	TenantID string `json:"tenantId"`
 	// Roles in that tenant. Omitted: the roles marked default.
 	RoleKeys []string `json:"roleKeys,omitempty"`
+}
+
+type CreateWebhookEndpointInput struct {
+	// https:// URL (http:// and private addresses only with `-webhook-allow-insecure`).
+	URL         string  `json:"url"`
+	Description *string `json:"description,omitempty"`
+	// Event types to receive; omitted or empty receives all.
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// Receive only this tenant's events; omitted receives every tenant's and the environment's.
+	TenantID *string `json:"tenantId,omitempty"`
 }
 
 type Duration struct {
@@ -241,6 +252,18 @@ type UpdateUserInput struct {
 	Password *string `json:"password,omitempty"`
 }
 
+// Fields left out (null) are unchanged.
+type UpdateWebhookEndpointInput struct {
+	URL         *string `json:"url,omitempty"`
+	Description *string `json:"description,omitempty"`
+	// Event types to receive; empty receives all.
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// Receive only this tenant's events; an empty string receives every tenant's.
+	TenantID *string `json:"tenantId,omitempty"`
+	// false disables the endpoint; true enables it again (clearing `failingSince`) and resumes its pending deliveries.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
 // A page of users, Relay style.
 type UserConnection struct {
 	Edges    []*UserEdge `json:"edges"`
@@ -252,6 +275,24 @@ type UserConnection struct {
 type UserEdge struct {
 	Cursor string      `json:"cursor"`
 	Node   *model.User `json:"node"`
+}
+
+// A page of deliveries, newest first, Relay style.
+type WebhookDeliveryConnection struct {
+	Edges    []*WebhookDeliveryEdge `json:"edges"`
+	PageInfo *PageInfo              `json:"pageInfo"`
+}
+
+type WebhookDeliveryEdge struct {
+	Cursor string            `json:"cursor"`
+	Node   *webhook.Delivery `json:"node"`
+}
+
+// An endpoint with its signing secret (`whsec_…`). The secret is shown only here, once.
+type WebhookEndpointSecret struct {
+	Endpoint *webhook.Endpoint `json:"endpoint"`
+	// The signing secret, for a Standard Webhooks receiver library. It is never shown again.
+	Secret string `json:"secret"`
 }
 
 // The unit of a policy duration, as the portal's +/- controls offer.

@@ -23,6 +23,7 @@ import (
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/secret"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // Server is a running sessiond under test.
@@ -57,6 +58,10 @@ func WithInitTimeout(d time.Duration) Option {
 
 // WithLimits changes the server's limits (see graph.Limits) from their defaults.
 func WithLimits(f func(*graph.Limits)) Option { return func(cfg *app.Config) { f(&cfg.Limits) } }
+
+// WithWebhooks changes the webhook configuration (see webhook.Config);
+// tests usually allow insecure URLs to reach their httptest receivers.
+func WithWebhooks(f func(*webhook.Config)) Option { return func(cfg *app.Config) { f(&cfg.Webhooks) } }
 
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }

@@ -23,6 +23,8 @@ import (
 	"github.com/sessiond/sessiond/internal/ratelimit"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
+	"github.com/sessiond/sessiond/internal/webhook"
+	"github.com/sessiond/sessiond/internal/webhook/admin"
 )
 
 // Config configures one sessiond instance.
@@ -65,6 +67,9 @@ type Config struct {
 	Limits                  limits.Limits
 	MaxDepth, MaxComplexity int
 
+	// Webhooks configures webhook delivery (zero fields take defaults).
+	Webhooks webhook.Config
+
 	Logger *slog.Logger
 	// Clock is the time source; nil means the wall clock.
 	Clock clock.Clock
@@ -87,6 +92,9 @@ type App struct {
 	Sessions  *session.Service
 	Bus       Bus
 	Scheduler *expiry.Scheduler
+	// Webhooks manages endpoints; Dispatcher delivers the outbox.
+	Webhooks   *admin.Service
+	Dispatcher *webhook.Dispatcher
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -163,10 +171,40 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Auth: auth.NewAuthenticator(keys, sessions, ents),
 	}
 	a.stop = stop
+	if err := a.openWebhooks(runCtx); err != nil {
+		stop()
+		_ = store.Close()
+		return nil, err
+	}
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); sched.Run(runCtx) }()
 	go func() { defer a.wg.Done(); sessions.RunFlusher(runCtx) }()
 	return a, nil
+}
+
+var _ admin.Store = (*db.DB)(nil)
+
+// openWebhooks builds the webhook service and starts its dispatcher, which
+// every committed session change nudges through the bus (on PostgreSQL
+// other instances' changes too; the dispatcher also polls).
+func (a *App) openWebhooks(ctx context.Context) error {
+	cfg := a.Config.Webhooks.WithDefaults()
+	sealer, err := webhook.NewSealer(cfg.Key)
+	if err != nil {
+		return err
+	}
+	d := webhook.NewDispatcher(cfg, a.Store, a.Config.Clock, a.Config.Logger, sealer, instanceID())
+	d.Single = a.Store.Dialect() == db.SQLite
+	a.Webhooks, a.Dispatcher = admin.NewService(a.Store, sealer, a.Config.Clock, a.Config.Logger, cfg, d.Kick, d.EndpointsChanged), d
+	if cfg.Disabled {
+		return nil
+	}
+	if _, err := a.Bus.Watch(ctx, events.Filter{}, func(events.Event) { d.Kick() }); err != nil {
+		return err
+	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); d.Run(ctx) }()
+	return nil
 }
 
 // leader adapts the store's advisory lock to the scheduler's Leader.

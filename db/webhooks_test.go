@@ -1,0 +1,164 @@
+package db_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/webhook"
+)
+
+func (e *env) endpoint(t testing.TB, id string, types ...string) webhook.Endpoint {
+	t.Helper()
+	ep, err := e.CreateWebhookEndpoint(context.Background(), e.admin, webhook.Endpoint{
+		ID: id, URL: "https://hooks.example.com/" + id, EventTypes: types, Secret: "plain:whsec_x", CreatedAt: t0, UpdatedAt: t0,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
+func TestWebhookOutbox(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ten := e.tenant(t, "hooks")
+		u := e.user(t, ten, "hooks@example.com")
+		all := e.endpoint(t, "all")
+		endsOnly := e.endpoint(t, "ends", webhook.SessionEnded)
+
+		t.Run("a session's creation and end write their deliveries with them", func(t *testing.T) {
+			s, _ := e.session(t, u, ten)
+			if _, err := e.EndSessions(ctx, []model.SessionEnd{{ID: s.ID, Reason: model.EndLogout}}, e.admin, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]string{}
+			for _, ep := range []string{all.ID, endsOnly.ID} {
+				ds, _, err := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: ep, Limit: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range ds {
+					got[ep] = append(got[ep], d.EventType)
+					if d.Status != webhook.Pending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(t0) {
+						t.Fatalf("delivery %+v, want PENDING due at %v", d, t0)
+					}
+				}
+			}
+			if len(got[all.ID]) != 2 || len(got[endsOnly.ID]) != 1 || got[endsOnly.ID][0] != webhook.SessionEnded {
+				t.Fatalf("deliveries %v, want created+ended for the unfiltered endpoint and ended for the other", got)
+			}
+		})
+
+		t.Run("a change that fails writes no delivery", func(t *testing.T) {
+			before, _, _ := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: all.ID, Limit: 100})
+			if _, _, err := e.CreateSession(ctx, e.admin, u, "no-such-tenant", planSession); err == nil {
+				t.Fatal("a session in an unknown tenant was created")
+			}
+			after, _, _ := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: all.ID, Limit: 100})
+			if len(after) != len(before) {
+				t.Fatalf("%d deliveries after a failed change, want %d", len(after), len(before))
+			}
+		})
+	})
+}
+
+func TestWebhookClaims(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ten := e.tenant(t, "claims")
+		u := e.user(t, ten, "claims@example.com")
+		ep := e.endpoint(t, "ep", webhook.SessionCreated)
+		const n = 40
+		for range n {
+			e.session(t, u, ten)
+		}
+		now := e.Clock.Now()
+
+		t.Run("concurrent claimers take disjoint deliveries", func(t *testing.T) {
+			var mu sync.Mutex
+			owner := map[string]string{}
+			var wg sync.WaitGroup
+			for _, who := range []string{"a", "b", "c", "d"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						cs, err := e.ClaimDeliveries(ctx, who, ep.ID, now, time.Minute, 3)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if len(cs) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, c := range cs {
+							if prev, dup := owner[c.Delivery.ID]; dup {
+								t.Errorf("delivery %s claimed by %s and %s", c.Delivery.ID, prev, who)
+							}
+							owner[c.Delivery.ID] = who
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if len(owner) != n {
+				t.Fatalf("%d deliveries claimed, want %d", len(owner), n)
+			}
+			if eps, _ := e.DueEndpoints(ctx, now, nil, 10); len(eps) != 0 {
+				t.Fatalf("endpoints %v still due while every delivery is leased", eps)
+			}
+		})
+
+		t.Run("an expired lease is retaken; the old owner's outcome is ignored", func(t *testing.T) {
+			later := now.Add(time.Minute + time.Millisecond)
+			cs, err := e.ClaimDeliveries(ctx, "z", ep.ID, later, time.Minute, n)
+			if err != nil || len(cs) != n {
+				t.Fatalf("retook %d deliveries (%v), want %d", len(cs), err, n)
+			}
+			first := cs[0].Delivery.ID
+			code := 200
+			if err := e.FinishAttempts(ctx, "a", []webhook.Outcome{{DeliveryID: first, EndpointID: ep.ID, At: later, Status: webhook.Delivered, Attempts: 1, StatusCode: &code, Succeeded: true}}); err != nil {
+				t.Fatal(err)
+			}
+			ds, _, _ := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: ep.ID, Status: webhook.Delivered, Limit: 100})
+			if len(ds) != 0 {
+				t.Fatalf("the outcome of a lost lease was written: %+v", ds)
+			}
+			if err := e.FinishAttempts(ctx, "z", []webhook.Outcome{{DeliveryID: first, EndpointID: ep.ID, At: later, Status: webhook.Delivered, Attempts: 1, StatusCode: &code, Succeeded: true}}); err != nil {
+				t.Fatal(err)
+			}
+			ds, _, _ = e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: ep.ID, Status: webhook.Delivered, Limit: 100})
+			if len(ds) != 1 || ds[0].ID != first || ds[0].Attempts != 1 || ds[0].DeliveredAt == nil {
+				t.Fatalf("delivered %+v, want %s delivered after one attempt", ds, first)
+			}
+		})
+
+		t.Run("a failure marks the endpoint failing; disabling stops its claims", func(t *testing.T) {
+			later := now.Add(2 * time.Minute)
+			cs, _ := e.ClaimDeliveries(ctx, "y", ep.ID, later, time.Minute, 1)
+			if len(cs) != 0 {
+				t.Fatalf("claimed %d deliveries still leased by z", len(cs))
+			}
+			cs, _ = e.ClaimDeliveries(ctx, "y", ep.ID, later.Add(time.Minute), time.Minute, 1)
+			if len(cs) != 1 {
+				t.Fatalf("claimed %d, want 1", len(cs))
+			}
+			gone := webhook.DisabledGone
+			if err := e.FinishAttempts(ctx, "y", []webhook.Outcome{{DeliveryID: cs[0].Delivery.ID, EndpointID: ep.ID, At: later, Status: webhook.Failed, Attempts: 1, Disable: &gone}}); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := e.WebhookEndpoint(ctx, ep.ID)
+			if got.Enabled() || got.DisabledReason == nil || *got.DisabledReason != webhook.DisabledGone {
+				t.Fatalf("endpoint %+v, want disabled GONE", got)
+			}
+			if cs, _ := e.ClaimDeliveries(ctx, "y", ep.ID, later.Add(time.Hour), time.Minute, 10); len(cs) != 0 {
+				t.Fatalf("claimed %d deliveries of a disabled endpoint", len(cs))
+			}
+		})
+	})
+}

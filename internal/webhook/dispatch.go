@@ -1,0 +1,566 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/sessiond/sessiond/internal/clock"
+)
+
+// DefaultSchedule is the Standard Webhooks recommended retry schedule: the
+// delay before each attempt (the first is immediate).
+var DefaultSchedule = []time.Duration{
+	0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour,
+}
+
+// Config tunes delivery. Zero fields take the defaults named.
+type Config struct {
+	// Schedule is the delay before each attempt (DefaultSchedule); a
+	// delivery fails for good after the last.
+	Schedule []time.Duration
+	// Timeout bounds one attempt, connection to response (15 s).
+	Timeout time.Duration
+	// Lease is how long a claimed delivery stays with the instance that
+	// claimed it; a dead instance's claims are retaken after it. It must
+	// cover the attempts a claim can queue behind: an instance claims up to
+	// 8 per attempt slot (default: 10 × Timeout).
+	Lease time.Duration
+	// Concurrency bounds attempts in flight per instance (32).
+	Concurrency int
+	// PerEndpoint bounds attempts in flight to one endpoint per instance (4),
+	// so a slow receiver holds at most that many.
+	PerEndpoint int
+	// Poll is how often the outbox is looked at without a nudge (1 s):
+	// retries falling due, rows other instances wrote.
+	Poll time.Duration
+	// FailingWindow disables an endpoint whose attempts all failed for
+	// this long (5 days).
+	FailingWindow time.Duration
+	// RotationOverlap is how long a rotated secret keeps signing (24 h).
+	RotationOverlap time.Duration
+	// MaxRetryAfter caps a receiver's Retry-After (24 h).
+	MaxRetryAfter time.Duration
+	// AllowInsecure allows http:// and non-public addresses (development, tests).
+	AllowInsecure bool
+	// Key seals signing secrets at rest (SESSIOND_WEBHOOK_KEY); "" stores
+	// them unencrypted.
+	Key string
+	// Disabled runs no dispatcher (endpoints and the outbox still work;
+	// another instance delivers).
+	Disabled bool
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if len(c.Schedule) == 0 {
+		c.Schedule = DefaultSchedule
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 15 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 32
+	}
+	if c.PerEndpoint <= 0 {
+		c.PerEndpoint = 4
+	}
+	if c.PerEndpoint > c.Concurrency {
+		c.PerEndpoint = c.Concurrency
+	}
+	if c.Lease <= 0 {
+		c.Lease = c.Timeout * (claimAhead + 2)
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.FailingWindow <= 0 {
+		c.FailingWindow = 5 * 24 * time.Hour
+	}
+	if c.RotationOverlap <= 0 {
+		c.RotationOverlap = 24 * time.Hour
+	}
+	if c.MaxRetryAfter <= 0 {
+		c.MaxRetryAfter = 24 * time.Hour
+	}
+	return c
+}
+
+// Claim is a delivery an instance holds the lease of, with its endpoint.
+type Claim struct {
+	Delivery Delivery
+	Endpoint Endpoint
+}
+
+// Outcome is what one attempt settled, for the store to write.
+type Outcome struct {
+	DeliveryID, EndpointID string
+	At                     time.Time
+	Status                 Status
+	Attempts               int
+	NextAttemptAt          *time.Time
+	StatusCode             *int
+	Error                  *string
+	// Succeeded clears the endpoint's FailingSince; otherwise it is set
+	// to At unless set already.
+	Succeeded bool
+	// Disable disables the endpoint for this reason.
+	Disable *DisabledReason
+	// Release hands an unattempted claim back: only the lease is dropped.
+	Release bool
+}
+
+// Outbox is what the dispatcher needs of the store.
+type Outbox interface {
+	// DueEndpoints lists enabled endpoints with deliveries due at now and
+	// not leased, except those in skip, at most limit.
+	DueEndpoints(ctx context.Context, now time.Time, skip []string, limit int) ([]string, error)
+	// ClaimDeliveries leases up to limit due deliveries of one enabled
+	// endpoint to owner until now+lease; on PostgreSQL rows another
+	// instance is claiming are skipped (FOR UPDATE SKIP LOCKED).
+	ClaimDeliveries(ctx context.Context, owner, endpointID string, now time.Time, lease time.Duration, limit int) ([]Claim, error)
+	// FinishAttempts writes outcomes of deliveries owner still leases, in
+	// one transaction, and releases their leases.
+	FinishAttempts(ctx context.Context, owner string, outs []Outcome) error
+	// ReleaseLeases drops every lease: at the start of the only instance
+	// (SQLite), whose predecessor's claims died with it.
+	ReleaseLeases(ctx context.Context) error
+	// HasWebhookEndpoints reports whether any endpoint is enabled.
+	HasWebhookEndpoints(ctx context.Context) (bool, error)
+}
+
+// Dispatcher delivers the outbox: it claims due deliveries, signs and
+// sends them with bounded concurrency, and writes the outcomes in batches.
+type Dispatcher struct {
+	cfg    Config
+	store  Outbox
+	clock  clock.Clock
+	log    *slog.Logger
+	sealer *Sealer
+	client *http.Client
+	owner  string
+	// Single says no other instance shares the store, so leases left at
+	// start are stale.
+	Single bool
+	// OnAttempt, when set, is told of every outcome (tests, metrics).
+	OnAttempt func(Outcome)
+
+	kick    chan struct{}
+	results chan Outcome
+
+	// sem bounds attempts in flight on this instance.
+	sem chan struct{}
+
+	mu sync.Mutex
+	// inflight counts claims per endpoint queued or in flight; total sums
+	// them.
+	inflight map[string]int
+	total    int
+	// slots bounds attempts in flight per endpoint.
+	slots map[string]chan struct{}
+	// held are the deliveries claimed and not yet written back.
+	held map[string]bool
+	// known and have cache whether any endpoint is enabled, for a single
+	// instance: without one it never reads the outbox, so a deployment
+	// without webhooks pays no background query (every endpoint change
+	// goes through this process's EndpointsChanged).
+	known, have bool
+}
+
+// NewDispatcher returns a dispatcher for the store; owner names this
+// instance in leases.
+func NewDispatcher(cfg Config, store Outbox, clk clock.Clock, log *slog.Logger, sealer *Sealer, owner string) *Dispatcher {
+	cfg = cfg.WithDefaults()
+	return &Dispatcher{
+		cfg: cfg, store: store, clock: clk, log: log, sealer: sealer, owner: owner,
+		client:   NewHTTPClient(cfg.AllowInsecure, cfg.PerEndpoint),
+		kick:     make(chan struct{}, 1),
+		results:  make(chan Outcome, cfg.Concurrency*claimAhead),
+		inflight: map[string]int{},
+		slots:    map[string]chan struct{}{},
+		held:     map[string]bool{},
+		sem:      make(chan struct{}, cfg.Concurrency),
+	}
+}
+
+// Kick asks the dispatcher to look at the outbox now: a change committed
+// deliveries. It never blocks.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// EndpointsChanged tells the dispatcher that endpoints were created,
+// changed or deleted, and nudges it.
+func (d *Dispatcher) EndpointsChanged() {
+	d.mu.Lock()
+	d.known = false
+	d.mu.Unlock()
+	d.Kick()
+}
+
+// idle reports whether a single instance knows it has no enabled endpoint.
+func (d *Dispatcher) idle(ctx context.Context) bool {
+	if !d.Single {
+		return false
+	}
+	d.mu.Lock()
+	known, have := d.known, d.have
+	d.mu.Unlock()
+	if known {
+		return !have
+	}
+	have, err := d.store.HasWebhookEndpoints(ctx)
+	if err != nil {
+		return false
+	}
+	d.mu.Lock()
+	d.known, d.have = true, have
+	d.mu.Unlock()
+	return !have
+}
+
+// Run delivers until ctx ends, then waits for attempts in flight and
+// writes their outcomes.
+func (d *Dispatcher) Run(ctx context.Context) {
+	if d.Single {
+		if err := d.store.ReleaseLeases(ctx); err != nil {
+			d.log.ErrorContext(ctx, "webhook: release stale leases", "err", err)
+		}
+	}
+	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAttempts()
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() { defer writer.Done(); d.writeResults(context.WithoutCancel(ctx)) }()
+	var attempts sync.WaitGroup
+	// The poll is a real-time timer, not the injected clock's: it only
+	// decides how often to look; what is due is judged by the clock. (A
+	// fake clock's timers are the expiry scheduler's to count in tests.)
+	poll := time.NewTimer(d.cfg.Poll)
+	defer poll.Stop()
+	var last time.Time
+	for {
+		// A busy API nudges the dispatcher on every commit; one round of
+		// claims per minRound serves them all.
+		if wait := minRound - time.Since(last); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+		last = time.Now()
+		d.claim(ctx, attemptCtx, &attempts)
+		select {
+		case <-ctx.Done():
+			// Attempts in flight finish (bounded by Timeout) so their
+			// outcomes are written and nothing is sent twice on restart.
+			attempts.Wait()
+			close(d.results)
+			writer.Wait()
+			return
+		case <-d.kick:
+		case <-poll.C:
+			poll.Reset(d.cfg.Poll)
+		}
+	}
+}
+
+// claimAhead is how many deliveries per endpoint an instance claims for
+// each attempt it may have in flight there: claiming in batches keeps the
+// number of write transactions per delivery low, which matters on SQLite
+// where they queue behind the API's writes.
+const claimAhead = 8
+
+// minRound spaces claim rounds (real time: batching, not scheduling). Each
+// round that finds work commits a claim; on SQLite every commit syncs the
+// WAL and queues behind the API's writes, so a busy API's nudges are served
+// by one round per minRound.
+const minRound = 10 * time.Millisecond
+
+// resultLinger is how long the writer waits for more outcomes before it
+// writes a batch: one commit for many attempts.
+const resultLinger = 5 * time.Millisecond
+
+// claim leases due deliveries, endpoint by endpoint, while this instance
+// holds fewer than it may, and starts an attempt for each; attempts wait
+// for their endpoint's and the instance's concurrency slots.
+func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) {
+	perEndpoint, total := d.cfg.PerEndpoint*claimAhead, d.cfg.Concurrency*claimAhead
+	if d.idle(ctx) {
+		return
+	}
+	for ctx.Err() == nil {
+		d.mu.Lock()
+		free := total - d.total
+		var full []string
+		for ep, n := range d.inflight {
+			if n >= perEndpoint {
+				full = append(full, ep)
+			}
+		}
+		d.mu.Unlock()
+		if free <= 0 {
+			return
+		}
+		now := d.clock.Now()
+		eps, err := d.store.DueEndpoints(ctx, now, full, free)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.ErrorContext(ctx, "webhook: list due deliveries", "err", err)
+			}
+			return
+		}
+		started := 0
+		for _, ep := range eps {
+			d.mu.Lock()
+			n := min(perEndpoint-d.inflight[ep], total-d.total)
+			d.mu.Unlock()
+			if n <= 0 {
+				continue
+			}
+			claims, err := d.store.ClaimDeliveries(ctx, d.owner, ep, now, d.cfg.Lease, n)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.ErrorContext(ctx, "webhook: claim deliveries", "err", err)
+				}
+				return
+			}
+			d.mu.Lock()
+			// A claim this instance holds already (its lease ran out while
+			// it waited, by the clock) is re-leased to it; one attempt is
+			// enough.
+			fresh := claims[:0]
+			for _, c := range claims {
+				if !d.held[c.Delivery.ID] {
+					d.held[c.Delivery.ID] = true
+					fresh = append(fresh, c)
+				}
+			}
+			claims = fresh
+			slot, ok := d.slots[ep]
+			if !ok {
+				slot = make(chan struct{}, d.cfg.PerEndpoint)
+				d.slots[ep] = slot
+			}
+			d.inflight[ep] += len(claims)
+			d.total += len(claims)
+			d.mu.Unlock()
+			started += len(claims)
+			for _, c := range claims {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					slot <- struct{}{}
+					d.sem <- struct{}{}
+					var out Outcome
+					if ctx.Err() != nil {
+						// Shutting down: hand the claim back rather than
+						// start an attempt that shutdown would wait for.
+						out = Outcome{DeliveryID: c.Delivery.ID, EndpointID: ep, Release: true}
+					} else {
+						out = d.attempt(attemptCtx, c)
+					}
+					<-d.sem
+					<-slot
+					// The claim stops counting against the endpoint now; it
+					// stays in held (and leased) until its outcome is written.
+					d.mu.Lock()
+					if d.inflight[ep]--; d.inflight[ep] <= 0 {
+						delete(d.inflight, ep)
+						delete(d.slots, ep)
+					}
+					d.total--
+					d.mu.Unlock()
+					d.results <- out
+				}()
+			}
+		}
+		if started == 0 {
+			return
+		}
+	}
+}
+
+// writeResults writes outcomes in batches: whatever arrives within
+// resultLinger of the first goes in one transaction. A claim stays in held
+// (and leased in the store) until its outcome is written, so it is never
+// attempted twice.
+func (d *Dispatcher) writeResults(ctx context.Context) {
+	for out := range d.results {
+		batch := []Outcome{out}
+		linger := time.NewTimer(resultLinger)
+	more:
+		for len(batch) < 256 {
+			select {
+			case o, ok := <-d.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			case <-linger.C:
+				break more
+			}
+		}
+		linger.Stop()
+		if err := d.store.FinishAttempts(ctx, d.owner, batch); err != nil {
+			// The leases run out and the deliveries are attempted again:
+			// at least once, never lost.
+			d.log.ErrorContext(ctx, "webhook: record attempts", "err", err, "deliveries", len(batch))
+		}
+		d.mu.Lock()
+		for _, o := range batch {
+			delete(d.held, o.DeliveryID)
+			if o.Disable != nil {
+				d.known = false
+			}
+		}
+		d.mu.Unlock()
+		if d.OnAttempt != nil {
+			for _, o := range batch {
+				if !o.Release {
+					d.OnAttempt(o)
+				}
+			}
+		}
+		// Claims are free again, and retries may be due.
+		d.Kick()
+	}
+}
+
+// Signature returns the webhook-signature header for a message: one v1
+// signature per secret that signs at now (the current one, and the one
+// before a rotation during the overlap), space-separated as the spec allows.
+func (d *Dispatcher) Signature(ep Endpoint, msgID string, at time.Time, body []byte) (string, error) {
+	secrets := []Sealed{ep.Secret}
+	if ep.PreviousSecret != "" && ep.PreviousSecretExpiresAt != nil && at.Before(*ep.PreviousSecretExpiresAt) {
+		secrets = append(secrets, ep.PreviousSecret)
+	}
+	sigs := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		plain, err := d.sealer.Open(ep.ID, s)
+		if err != nil {
+			return "", err
+		}
+		wh, err := standardwebhooks.NewWebhook(plain)
+		if err != nil {
+			return "", fmt.Errorf("webhook secret of %s: %w", ep.ID, err)
+		}
+		sig, err := wh.Sign(msgID, at, body)
+		if err != nil {
+			return "", err
+		}
+		sigs = append(sigs, sig)
+	}
+	return strings.Join(sigs, " "), nil
+}
+
+// attempt sends one delivery once and decides what follows.
+func (d *Dispatcher) attempt(ctx context.Context, c Claim) Outcome {
+	del, ep := c.Delivery, c.Endpoint
+	now := d.clock.Now()
+	code, retryAfter, err := d.send(ctx, ep, del, now)
+	out := Outcome{DeliveryID: del.ID, EndpointID: ep.ID, At: now, Attempts: del.Attempts + 1}
+	if err == nil {
+		out.StatusCode = &code
+	}
+	switch {
+	case err == nil && code >= 200 && code < 300:
+		out.Status, out.Succeeded = Delivered, true
+		return out
+	case err == nil && code == http.StatusGone:
+		// The receiver says the endpoint is gone: stop sending it anything.
+		out.Status = Failed
+		r := DisabledGone
+		out.Disable = &r
+		msg := "410 Gone: endpoint disabled"
+		out.Error = &msg
+		return out
+	case err != nil:
+		msg := err.Error()
+		if blocked(err) {
+			msg = "refused by the network rules: " + msg
+		}
+		out.Error = &msg
+	default:
+		msg := fmt.Sprintf("HTTP %d", code)
+		out.Error = &msg
+	}
+	if ep.FailingSince != nil && now.Sub(*ep.FailingSince) >= d.cfg.FailingWindow {
+		r := DisabledFailing
+		out.Disable = &r
+	}
+	if out.Attempts >= len(d.cfg.Schedule) {
+		out.Status = Failed
+		return out
+	}
+	delay := d.cfg.Schedule[out.Attempts]
+	if retryAfter > delay {
+		delay = min(retryAfter, d.cfg.MaxRetryAfter)
+	}
+	next := now.Add(delay)
+	out.Status, out.NextAttemptAt = Pending, &next
+	return out
+}
+
+// send makes the HTTP request; it returns the status code and, for 429
+// and 503, the Retry-After the receiver asked for.
+func (d *Dispatcher) send(ctx context.Context, ep Endpoint, del Delivery, now time.Time) (int, time.Duration, error) {
+	body := []byte(del.Payload)
+	id := del.WebhookID()
+	sig, err := d.Signature(ep, id, now, body)
+	if err != nil {
+		d.log.ErrorContext(ctx, "webhook: cannot sign", "endpoint", ep.ID, "err", err)
+		return 0, 0, errors.New("cannot sign: the signing secret is unreadable")
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "sessiond-webhooks/1")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, id)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	res, err := d.client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	var wait time.Duration
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+		wait = retryAfterOf(res.Header.Get("Retry-After"), now)
+	}
+	return res.StatusCode, wait, nil
+}
+
+// retryAfterOf parses Retry-After: delay-seconds or an HTTP date.
+func retryAfterOf(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
