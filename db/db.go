@@ -62,6 +62,8 @@ type Config struct {
 	Logger            *slog.Logger
 	// Clock stamps created_at columns; nil means the wall clock.
 	Clock clock.Clock
+	// Queries, when set, is told of every statement (for metrics).
+	Queries QueryObserver
 }
 
 // Open opens the database and applies pending migrations.
@@ -112,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), sql: sqldb, dialect: SQLite, dsn: dsn, log: log, clock: clk, stats: &statsHook{}}
+	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), sql: sqldb, dialect: SQLite, dsn: dsn, log: log, clock: clk, stats: &statsHook{obs: cfg.Queries}}
 	d.bun.AddQueryHook(d.stats)
 	if err := d.Ping(ctx); err != nil {
 		_ = sqldb.Close()
