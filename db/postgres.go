@@ -55,9 +55,11 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, clk clock.C
 		_ = sqldb.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redact(cfg.DSN), err)
 	}
-	if err := d.migrateLocked(ctx); err != nil {
-		_ = sqldb.Close()
-		return nil, err
+	if !cfg.NoMigrate {
+		if err := d.migrateLocked(ctx); err != nil {
+			_ = sqldb.Close()
+			return nil, err
+		}
 	}
 	d.warnIfNotDurable(ctx)
 	return d, nil
