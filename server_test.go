@@ -512,7 +512,7 @@ func TestGeneratedKeyHintNamesTheDatabase(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "hint.db")
 	in := startServer(t, db, noEnv)
 	defer in.mustStop(t)
-	if want := "-rotate-admin-key -db " + db; !strings.Contains(in.stdout.String(), want) {
+	if want := "admin-key rotate -db " + db; !strings.Contains(in.stdout.String(), want) {
 		t.Fatalf("the first start's output lacks %q:\n%s", want, in.stdout.String())
 	}
 }

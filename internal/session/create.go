@@ -34,9 +34,7 @@ func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantI
 	g, err := s.create(ctx, actor, userID, tenantID, c)
 	code := ""
 	if err != nil {
-		if code = string(apperr.CodeOf(err)); code == "" {
-			code = string(apperr.Internal)
-		}
+		code = string(apperr.CodeOf(err))
 	}
 	s.obs.SessionCreated(code)
 	return g, err

@@ -50,11 +50,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
 
 // loginResult names a login's outcome for metrics.
 func loginResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
 	switch apperr.CodeOf(err) {
-	case "":
-		if err == nil {
-			return "ok"
-		}
 	case apperr.Unauthenticated:
 		return "bad_credentials"
 	case apperr.RateLimited:
