@@ -4,6 +4,7 @@ package graph_test
 // GET /metrics, the retention policy over GraphQL, and the drain.
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -333,4 +334,24 @@ func TestDrain(t *testing.T) {
 	t.Run("the session did not end", func(t *testing.T) {
 		requireActive(t, s, w.MemberID, a.ID)
 	})
+}
+
+func TestDrainHandsTheSchedulerOver(t *testing.T) {
+	nodes := cluster(t, 2, nil)
+	waitFor(t, "exactly one instance to lead", func() bool { return nodes[0].App.Scheduler.Leading() != nodes[1].App.Scheduler.Leading() })
+	leader, follower := nodes[0], nodes[1]
+	if !leader.App.Scheduler.Leading() {
+		leader, follower = follower, leader
+	}
+	// While the leader's app stays open (its requests may still run), the
+	// drain releases the lock: the follower takes over at its next try,
+	// not when the leader's connection dies.
+	leader.Graph.Drain()
+	if err := leader.App.Drain(context.Background()); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if leader.App.Scheduler.Leading() {
+		t.Fatal("the drained instance still schedules")
+	}
+	waitFor(t, "the other instance to take over", follower.App.Scheduler.Leading)
 }
