@@ -50,8 +50,8 @@ func TestMain(m *testing.M) {
 // run already, and the report prints after the cleanup above.
 type exitCode int
 
-func exitWith(code int) exitCode  { return exitCode(code) }
-func (c exitCode) Run() int { return int(c) }
+func exitWith(code int) exitCode { return exitCode(code) }
+func (c exitCode) Run() int      { return int(c) }
 
 // sessiondBinary builds the server once and returns its path.
 func sessiondBinary(t *testing.T) string {

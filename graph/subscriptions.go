@@ -241,7 +241,7 @@ func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session
 			close(out)
 			if st != nil {
 				st.ReadySince(sent) // the session
-				st.Ready() // the end of the stream
+				st.Ready()          // the end of the stream
 			}
 		})
 	}
