@@ -11,6 +11,8 @@
 //	go run ./cmd/loadgen memory -conns 10000
 //	go run ./cmd/loadgen idle -sessions 100000
 //	go run ./cmd/loadgen soak -duration 60s [-postgres URL]
+//	go run ./cmd/loadgen scrape -scrapes 1000 -duration 10s
+//	go run ./cmd/loadgen purge -rows 1000000 [-postgres URL]
 //	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 
@@ -46,7 +48,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak|scrape|purge [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -71,6 +73,10 @@ func main() {
 		err = idle(os.Args[2:])
 	case "soak":
 		err = soak(os.Args[2:])
+	case "scrape":
+		err = scrapeScenario(os.Args[2:])
+	case "purge":
+		err = purgeScenario(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}

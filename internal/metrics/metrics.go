@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,8 +72,12 @@ func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{reg: reg}
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
-	f(collectors.NewGoCollector())
-	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The runtime and process collectors read the runtime's metrics and
+	// /proc (the process collector's network statistics alone cost more
+	// than all of sessiond's own metrics): cached for a second, a scrape
+	// storm costs the request path nothing.
+	f(cached(collectors.NewGoCollector(), time.Second))
+	f(cached(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), time.Second))
 	f(buildInfo())
 
 	m.liveSessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sessiond_sessions_live",
@@ -148,6 +153,39 @@ func buildInfo() prometheus.Collector {
 	return g
 }
 
+// cachedCollector replays a collector's last collection for ttl.
+type cachedCollector struct {
+	c   prometheus.Collector
+	ttl time.Duration
+
+	mu   sync.Mutex
+	at   time.Time
+	last []prometheus.Metric
+}
+
+func cached(c prometheus.Collector, ttl time.Duration) prometheus.Collector {
+	return &cachedCollector{c: c, ttl: ttl}
+}
+
+func (c *cachedCollector) Describe(ch chan<- *prometheus.Desc) { c.c.Describe(ch) }
+
+func (c *cachedCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil || time.Since(c.at) >= c.ttl {
+		buf := make(chan prometheus.Metric, 256)
+		go func() { c.c.Collect(buf); close(buf) }()
+		c.last = c.last[:0]
+		for m := range buf {
+			c.last = append(c.last, m)
+		}
+		c.at = time.Now()
+	}
+	for _, m := range c.last {
+		ch <- m
+	}
+}
+
 // Registry is the registry behind Handler, for tests and extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
@@ -155,7 +193,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // non-empty token, a request must carry `Authorization: Bearer <token>`
 // (compared in constant time); others get 401.
 func (m *Metrics) Handler(token string) http.Handler {
-	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	// Uncompressed: a scrape is ~20 KB, and gzip would double its CPU cost.
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, DisableCompression: true})
 	if token == "" {
 		return h
 	}

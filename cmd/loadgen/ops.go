@@ -1,0 +1,196 @@
+package main
+
+// Operations scenarios: what scraping /metrics costs the validation path,
+// and what a retention purge of many rows costs the API's latency.
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/app"
+	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/metrics"
+	"github.com/sessiond/sessiond/internal/retention"
+)
+
+var fullValidation = []byte(`{"query":"{ me { session { id } user { id email } tenant { id } roles { key } permissions } }"}`)
+
+// scrapeScenario compares full-validation throughput with and without a
+// scraper reading /metrics `scrapes` times during the run, alternating.
+func scrapeScenario(args []string) error {
+	fs := flag.NewFlagSet("scrape", flag.ExitOnError)
+	clients := fs.Int("clients", 32, "concurrent validating clients")
+	d := fs.Duration("duration", 10*time.Second, "duration of each measured run")
+	scrapes := fs.Int("scrapes", 1000, "scrapes of /metrics spread over each scraped run")
+	rounds := fs.Int("rounds", 3, "alternating rounds of each kind")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	in, err := start(ctx, app.Config{Metrics: metrics.New()})
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	tenant, users, err := in.seed(10)
+	if err != nil {
+		return err
+	}
+	token, err := in.createSession(users[0], tenant)
+	if err != nil {
+		return err
+	}
+	metricsURL := strings.TrimSuffix(in.url, "/graphql") + "/metrics"
+	scrape := func(n int, within time.Duration, done <-chan struct{}) (int, int) {
+		every := within / time.Duration(n)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		got, size := 0, 0
+		for got < n {
+			select {
+			case <-done:
+				return got, size
+			case <-t.C:
+			}
+			res, err := http.Get(metricsURL)
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			got, size = got+1, len(b)
+		}
+		return got, size
+	}
+	in.load(*clients, time.Second, fullValidation, token, nil) // warm up
+	var quiet, scraped result
+	total, size := 0, 0
+	for range *rounds {
+		r := in.load(*clients, *d, fullValidation, token, nil)
+		quiet.requests += r.requests
+		quiet.elapsed += r.elapsed
+		quiet.latencies = append(quiet.latencies, r.latencies...)
+
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, s := scrape(*scrapes, *d, done)
+			total, size = total+n, s
+		}()
+		r = in.load(*clients, *d, fullValidation, token, nil)
+		close(done)
+		wg.Wait()
+		scraped.requests += r.requests
+		scraped.elapsed += r.elapsed
+		scraped.latencies = append(scraped.latencies, r.latencies...)
+	}
+	fmt.Printf("full validation on SQLite, %d clients, %d×%s per kind; scraped runs read /metrics %d times each (%d in all, %d bytes a scrape)\n",
+		*clients, *rounds, *d, *scrapes, total, size)
+	fmt.Printf("%-12s %10s %9s\n", "", "req/s", "p99")
+	fmt.Printf("%-12s %10.0f %9s\n", "no scraping", quiet.rps(), quiet.pct(.99))
+	fmt.Printf("%-12s %10.0f %9s\n", "scraping", scraped.rps(), scraped.pct(.99))
+	fmt.Printf("scraping / no scraping: %.3f×\n", scraped.rps()/quiet.rps())
+	return nil
+}
+
+// purgeScenario measures the API's p99 (full validation from several
+// clients, and session creation, which writes) before and while a purge
+// deletes `rows` ended sessions.
+func purgeScenario(args []string) error {
+	fs := flag.NewFlagSet("purge", flag.ExitOnError)
+	rows := fs.Int("rows", 1_000_000, "ended sessions to purge")
+	clients := fs.Int("clients", 16, "concurrent validating clients")
+	d := fs.Duration("duration", 20*time.Second, "duration of the baseline run; the purge run lasts as long as the purge")
+	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	dsn, drop, err := freshPostgres(*pg)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	in, err := start(ctx, app.Config{Database: dsn, RetainEnded: 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	tenant, users, err := in.seed(100)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("importing %d sessions and ending them 40 days ago…\n", *rows)
+	t0 := time.Now()
+	if err := in.importSessions(ctx, tenant, users, *rows, time.Now().Add(24*time.Hour)); err != nil {
+		return err
+	}
+	old := time.Now().Add(-40 * 24 * time.Hour).UnixMilli()
+	if _, err := in.app.Store.Bun().ExecContext(ctx,
+		"UPDATE sessions SET ended_at = ?, end_written_at = ?, end_reason = 'LOGOUT', ended_by_kind = 'SYSTEM'", old, old); err != nil {
+		return err
+	}
+	fmt.Printf("  ready in %s\n", time.Since(t0).Round(time.Second))
+	token, err := in.createSession(users[0], tenant)
+	if err != nil {
+		return err
+	}
+	writeBody := fmt.Appendf(nil, `{"query":"mutation { createSession(input: {userId: %q, tenantId: %q}) { token } }"}`, users[1], tenant)
+	measure := func(until func() bool) (result, result) {
+		var v, w result
+		var wg sync.WaitGroup
+		wg.Add(2)
+		run := func(out *result, n int, body []byte, tok string) {
+			defer wg.Done()
+			for !until() {
+				r := in.load(n, time.Second, body, tok, nil)
+				out.requests += r.requests
+				out.elapsed += r.elapsed
+				out.errors += r.errors
+				out.latencies = append(out.latencies, r.latencies...)
+			}
+		}
+		go run(&v, *clients, fullValidation, token)
+		go run(&w, 1, writeBody, in.key)
+		wg.Wait()
+		return v, w
+	}
+	in.load(*clients, time.Second, fullValidation, token, nil) // warm up
+	end := time.Now().Add(*d)
+	bv, bw := measure(func() bool { return time.Now().After(end) })
+
+	svc := retention.New(in.app.Store, clock.Real{}, in.app.Config.Logger, retention.Config{RetainEnded: 24 * time.Hour})
+	var report retention.Report
+	var purgeErr error
+	purged := make(chan struct{})
+	start := time.Now()
+	go func() { report, purgeErr = svc.Purge(ctx); close(purged) }()
+	pv, pw := measure(func() bool {
+		select {
+		case <-purged:
+			return true
+		default:
+			return false
+		}
+	})
+	took := time.Since(start)
+	if purgeErr != nil {
+		return purgeErr
+	}
+	fmt.Printf("API under load on %s (%d validating clients + 1 client creating sessions), before and during a purge of %d ended sessions (batches of 500)\n",
+		storeName(*pg), *clients, report.Sessions)
+	fmt.Printf("purge took %s\n", took.Round(time.Millisecond))
+	fmt.Printf("%-16s %10s %10s %12s %12s\n", "", "valid/s", "valid p99", "create/s", "create p99")
+	fmt.Printf("%-16s %10.0f %10s %12.0f %12s\n", "before", bv.rps(), bv.pct(.99), bw.rps(), bw.pct(.99))
+	fmt.Printf("%-16s %10.0f %10s %12.0f %12s\n", "during purge", pv.rps(), pv.pct(.99), pw.rps(), pw.pct(.99))
+	fmt.Printf("p99 during / before: validation %.2f×, creation %.2f×\n",
+		float64(pv.pct(.99))/float64(bv.pct(.99)), float64(pw.pct(.99))/float64(bw.pct(.99)))
+	if bv.errors+bw.errors+pv.errors+pw.errors > 0 {
+		fmt.Printf("  errors: %d %d %d %d\n", bv.errors, bw.errors, pv.errors, pw.errors)
+	}
+	return nil
+}
