@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/app"
@@ -45,16 +48,24 @@ func scrapeScenario(args []string) error {
 		return err
 	}
 	metricsURL := strings.TrimSuffix(in.url, "/graphql") + "/metrics"
+	// scrape reads /metrics n times, evenly over 90% of within (so all n
+	// fall inside the load run), catching up without pause when behind.
 	scrape := func(n int, within time.Duration, done <-chan struct{}) (int, int) {
-		every := within / time.Duration(n)
-		t := time.NewTicker(every)
-		defer t.Stop()
+		every := within * 9 / 10 / time.Duration(n)
+		start := time.Now()
 		got, size := 0, 0
 		for got < n {
+			if wait := time.Until(start.Add(time.Duration(got) * every)); wait > 0 {
+				select {
+				case <-done:
+					return got, size
+				case <-time.After(wait):
+				}
+			}
 			select {
 			case <-done:
 				return got, size
-			case <-t.C:
+			default:
 			}
 			res, err := http.Get(metricsURL)
 			if err != nil {
@@ -67,36 +78,74 @@ func scrapeScenario(args []string) error {
 		return got, size
 	}
 	in.load(*clients, time.Second, fullValidation, token, nil) // warm up
+	if path := os.Getenv("LOADGEN_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	// The machine may be shared: runs alternate ABBA so drift cancels, and
+	// besides throughput the process's CPU time per validation is reported
+	// (other processes' load does not change it).
 	var quiet, scraped result
+	var quietCPU, scrapedCPU time.Duration
 	total, size := 0, 0
-	for range *rounds {
+	runQuiet := func() {
+		c0 := cpuTime()
 		r := in.load(*clients, *d, fullValidation, token, nil)
+		quietCPU += cpuTime() - c0
 		quiet.requests += r.requests
 		quiet.elapsed += r.elapsed
 		quiet.latencies = append(quiet.latencies, r.latencies...)
-
+	}
+	runScraped := func() {
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(1)
+		c0 := cpuTime()
 		go func() {
 			defer wg.Done()
 			n, s := scrape(*scrapes, *d, done)
 			total, size = total+n, s
 		}()
-		r = in.load(*clients, *d, fullValidation, token, nil)
+		r := in.load(*clients, *d, fullValidation, token, nil)
 		close(done)
 		wg.Wait()
+		scrapedCPU += cpuTime() - c0
 		scraped.requests += r.requests
 		scraped.elapsed += r.elapsed
 		scraped.latencies = append(scraped.latencies, r.latencies...)
 	}
-	fmt.Printf("full validation on SQLite, %d clients, %d×%s per kind; scraped runs read /metrics %d times each (%d in all, %d bytes a scrape)\n",
+	for i := range *rounds {
+		if i%2 == 0 {
+			runQuiet()
+			runScraped()
+		} else {
+			runScraped()
+			runQuiet()
+		}
+	}
+	perReq := func(cpu time.Duration, r result) time.Duration { return cpu / time.Duration(max(r.requests, 1)) }
+	fmt.Printf("full validation on SQLite, %d clients, %d×%s per kind (ABBA); scraped runs read /metrics %d times each (%d in all, %d bytes a scrape);\n"+
+		"  scraper, clients and server share one process and the machine's cores\n",
 		*clients, *rounds, *d, *scrapes, total, size)
-	fmt.Printf("%-12s %10s %9s\n", "", "req/s", "p99")
-	fmt.Printf("%-12s %10.0f %9s\n", "no scraping", quiet.rps(), quiet.pct(.99))
-	fmt.Printf("%-12s %10.0f %9s\n", "scraping", scraped.rps(), scraped.pct(.99))
-	fmt.Printf("scraping / no scraping: %.3f×\n", scraped.rps()/quiet.rps())
+	fmt.Printf("%-12s %10s %9s %14s\n", "", "req/s", "p99", "CPU/request")
+	fmt.Printf("%-12s %10.0f %9s %14s\n", "no scraping", quiet.rps(), quiet.pct(.99), perReq(quietCPU, quiet))
+	fmt.Printf("%-12s %10.0f %9s %14s\n", "scraping", scraped.rps(), scraped.pct(.99), perReq(scrapedCPU, scraped))
+	fmt.Printf("scraping / no scraping: throughput %.3f×, CPU-bound throughput (inverse CPU per request) %.3f×\n",
+		scraped.rps()/quiet.rps(), float64(perReq(quietCPU, quiet))/float64(perReq(scrapedCPU, scraped)))
 	return nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // purgeScenario measures the API's p99 (full validation from several
