@@ -77,6 +77,8 @@ func main() {
 		err = scrapeScenario(os.Args[2:])
 	case "purge":
 		err = purgeScenario(os.Args[2:])
+	case "scrape-client":
+		err = scrapeClient(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}

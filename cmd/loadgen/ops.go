@@ -5,12 +5,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,33 +51,21 @@ func scrapeScenario(args []string) error {
 		return err
 	}
 	metricsURL := strings.TrimSuffix(in.url, "/graphql") + "/metrics"
-	// scrape reads /metrics n times, evenly over 90% of within (so all n
-	// fall inside the load run), catching up without pause when behind.
+	// scrape has a separate process (this binary's scrape-client) read
+	// /metrics n times during the run, as Prometheus would from elsewhere:
+	// its CPU is not this process's, though it shares the machine.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	scrape := func(n int, within time.Duration, done <-chan struct{}) (int, int) {
-		every := within * 9 / 10 / time.Duration(n)
-		start := time.Now()
-		got, size := 0, 0
-		for got < n {
-			if wait := time.Until(start.Add(time.Duration(got) * every)); wait > 0 {
-				select {
-				case <-done:
-					return got, size
-				case <-time.After(wait):
-				}
-			}
-			select {
-			case <-done:
-				return got, size
-			default:
-			}
-			res, err := http.Get(metricsURL)
-			if err != nil {
-				continue
-			}
-			b, _ := io.ReadAll(res.Body)
-			_ = res.Body.Close()
-			got, size = got+1, len(b)
+		out, err := exec.Command(self, "scrape-client", "-url", metricsURL, "-n", strconv.Itoa(n), "-within", (within * 9 / 10).String()).Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scrape-client:", err)
+			return 0, 0
 		}
+		var got, size int
+		_, _ = fmt.Sscan(string(out), &got, &size)
 		return got, size
 	}
 	in.load(*clients, time.Second, fullValidation, token, nil) // warm up
@@ -129,13 +120,41 @@ func scrapeScenario(args []string) error {
 	}
 	perReq := func(cpu time.Duration, r result) time.Duration { return cpu / time.Duration(max(r.requests, 1)) }
 	fmt.Printf("full validation on SQLite, %d clients, %d×%s per kind (ABBA); scraped runs read /metrics %d times each (%d in all, %d bytes a scrape);\n"+
-		"  scraper, clients and server share one process and the machine's cores\n",
+		"  the scraper is a separate process; load clients and server share one process, and all share the machine's cores\n",
 		*clients, *rounds, *d, *scrapes, total, size)
 	fmt.Printf("%-12s %10s %9s %14s\n", "", "req/s", "p99", "CPU/request")
 	fmt.Printf("%-12s %10.0f %9s %14s\n", "no scraping", quiet.rps(), quiet.pct(.99), perReq(quietCPU, quiet))
 	fmt.Printf("%-12s %10.0f %9s %14s\n", "scraping", scraped.rps(), scraped.pct(.99), perReq(scrapedCPU, scraped))
 	fmt.Printf("scraping / no scraping: throughput %.3f×, CPU-bound throughput (inverse CPU per request) %.3f×\n",
 		scraped.rps()/quiet.rps(), float64(perReq(quietCPU, quiet))/float64(perReq(scrapedCPU, scraped)))
+	return nil
+}
+
+// scrapeClient reads a /metrics URL n times, evenly over within (catching
+// up without pause when behind), and prints how many it read and the size
+// of the last.
+func scrapeClient(args []string) error {
+	fs := flag.NewFlagSet("scrape-client", flag.ExitOnError)
+	url := fs.String("url", "", "the /metrics URL")
+	n := fs.Int("n", 1000, "scrapes")
+	within := fs.Duration("within", 9*time.Second, "time to spread them over")
+	_ = fs.Parse(args)
+	every := *within / time.Duration(*n)
+	start := time.Now()
+	got, size := 0, 0
+	for got < *n {
+		if wait := time.Until(start.Add(time.Duration(got) * every)); wait > 0 {
+			time.Sleep(wait)
+		}
+		res, err := http.Get(*url)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		got, size = got+1, len(b)
+	}
+	fmt.Println(got, size)
 	return nil
 }
 
@@ -188,7 +207,10 @@ func purgeScenario(args []string) error {
 	if err != nil {
 		return err
 	}
-	writeBody := fmt.Appendf(nil, `{"query":"mutation { createSession(input: {userId: %q, tenantId: %q}) { token } }"}`, users[1], tenant)
+	writeBody, _ := json.Marshal(map[string]any{
+		"query":     `mutation($u: ID!, $t: ID!) { createSession(input: {userId: $u, tenantId: $t}) { token } }`,
+		"variables": map[string]any{"u": users[1], "t": tenant},
+	})
 	measure := func(until func() bool) (result, result) {
 		var v, w result
 		var wg sync.WaitGroup
@@ -230,7 +252,7 @@ func purgeScenario(args []string) error {
 	if purgeErr != nil {
 		return purgeErr
 	}
-	fmt.Printf("API under load on %s (%d validating clients + 1 client creating sessions), before and during a purge of %d ended sessions (batches of 500)\n",
+	fmt.Printf("API under load on %s (%d validating clients + 1 client creating sessions), before and during a purge of %d ended sessions (batches of 200, each followed by a pause of at least 4× its duration)\n",
 		storeName(*pg), *clients, report.Sessions)
 	fmt.Printf("purge took %s\n", took.Round(time.Millisecond))
 	fmt.Printf("%-16s %10s %10s %12s %12s\n", "", "valid/s", "valid p99", "create/s", "create p99")

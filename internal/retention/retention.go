@@ -56,11 +56,15 @@ type Config struct {
 	// RetainEnded and RetainAudit are the server's retentions (-retain-ended,
 	// -retain-audit), used where the environment sets none.
 	RetainEnded, RetainAudit time.Duration
-	// Batch is the most rows one transaction deletes (default 500).
+	// Batch is the most rows one transaction deletes (default 200).
 	Batch int
-	// Pause is the wait between batches (default 20 ms), so that a long
-	// purge leaves the database to the API most of the time.
+	// Pause is the least wait between batches (default 20 ms). The wait is
+	// also at least Yield times the last batch's duration (default 4), so a
+	// long purge takes at most a fifth of one core and of the database's
+	// write lock (SQLite has one writer, and its driver is pure Go): the API
+	// keeps the rest, however slow the machine.
 	Pause time.Duration
+	Yield float64
 	// Every is how often the server purges (default 1 hour).
 	Every time.Duration
 	// Observer, when set, is told of every purge.
@@ -78,7 +82,10 @@ type Service struct {
 // New returns the retention service.
 func New(store Store, clk clock.Clock, log *slog.Logger, cfg Config) *Service {
 	if cfg.Batch <= 0 {
-		cfg.Batch = 500
+		cfg.Batch = 200
+	}
+	if cfg.Yield <= 0 {
+		cfg.Yield = 4
 	}
 	if cfg.Pause <= 0 {
 		cfg.Pause = 20 * time.Millisecond
@@ -251,13 +258,15 @@ func (s *Service) purge(ctx context.Context) (Report, error) {
 func (s *Service) batches(ctx context.Context, table string, batch func(context.Context) (int, error)) (int, error) {
 	total := 0
 	for {
+		start := time.Now() // a duration for throttling, not a domain instant
 		n, err := batch(ctx)
+		took := time.Since(start)
 		total += n
 		s.cfg.Observer.Purged(table, n)
 		if err != nil || n < s.cfg.Batch {
 			return total, err
 		}
-		t := time.NewTimer(s.cfg.Pause)
+		t := time.NewTimer(max(s.cfg.Pause, time.Duration(float64(took)*s.cfg.Yield)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
