@@ -12,7 +12,7 @@
 //	go run ./cmd/loadgen idle -sessions 100000
 //	go run ./cmd/loadgen soak -duration 60s [-postgres URL]
 //	go run ./cmd/loadgen scrape -scrapes 1000 -duration 10s
-//	go run ./cmd/loadgen purge -rows 1000000 [-postgres URL]
+//	go run ./cmd/loadgen purge -rows 1000000 -during 60s [-postgres URL]
 //	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 

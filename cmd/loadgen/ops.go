@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -174,7 +175,8 @@ func purgeScenario(args []string) error {
 	fs := flag.NewFlagSet("purge", flag.ExitOnError)
 	rows := fs.Int("rows", 1_000_000, "ended sessions to purge")
 	clients := fs.Int("clients", 16, "concurrent validating clients")
-	d := fs.Duration("duration", 20*time.Second, "duration of the baseline run; the purge run lasts as long as the purge")
+	d := fs.Duration("duration", 20*time.Second, "duration of the baseline run")
+	during := fs.Duration("during", time.Minute, "how long to measure while the purge runs (then it is stopped; 0: until it is done)")
 	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
 	_ = fs.Parse(args)
 	ctx := context.Background()
@@ -239,22 +241,31 @@ func purgeScenario(args []string) error {
 	var purgeErr error
 	purged := make(chan struct{})
 	start := time.Now()
-	go func() { report, purgeErr = svc.Purge(ctx); close(purged) }()
+	pctx, stopPurge := context.WithCancel(ctx)
+	defer stopPurge()
+	go func() { report, purgeErr = svc.Purge(pctx); close(purged) }()
 	pv, pw := measure(func() bool {
 		select {
 		case <-purged:
 			return true
 		default:
-			return false
+			return *during > 0 && time.Since(start) > *during
 		}
 	})
 	took := time.Since(start)
-	if purgeErr != nil {
+	stopPurge()
+	<-purged
+	if purgeErr != nil && !errors.Is(purgeErr, context.Canceled) {
 		return purgeErr
 	}
 	fmt.Printf("API under load on %s (%d validating clients + 1 client creating sessions), before and during a purge of %d ended sessions (batches of 200, each followed by a pause of at least 4× its duration)\n",
-		storeName(*pg), *clients, report.Sessions)
-	fmt.Printf("purge took %s\n", took.Round(time.Millisecond))
+		storeName(*pg), *clients, *rows)
+	left, _, err := in.app.Store.CountPurgeable(ctx, time.Now().Add(-24*time.Hour), time.Time{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("measured for %s of the purge: it deleted %d rows (%.0f rows/s), %d were left\n",
+		took.Round(time.Millisecond), report.Sessions, float64(report.Sessions)/took.Seconds(), left)
 	fmt.Printf("%-16s %10s %10s %12s %12s\n", "", "valid/s", "valid p99", "create/s", "create p99")
 	fmt.Printf("%-16s %10.0f %10s %12.0f %12s\n", "before", bv.rps(), bv.pct(.99), bw.rps(), bw.pct(.99))
 	fmt.Printf("%-16s %10.0f %10s %12.0f %12s\n", "during purge", pv.rps(), pv.pct(.99), pw.rps(), pw.pct(.99))
