@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sessiond/sessiond/graph/graphtest"
+	"github.com/sessiond/sessiond/internal/testreport"
 )
 
 var (
@@ -29,13 +32,26 @@ var (
 	binDir    string
 )
 
+// report lists the suites this package skipped, visible without -v.
+var report = testreport.New("sessiond")
+
 func TestMain(m *testing.M) {
+	if os.Getenv(graphtest.PostgresEnv) == "" {
+		report.Note("the PostgreSQL case of the crash test", "set "+graphtest.PostgresEnv+" to a PostgreSQL URL to run it")
+	}
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}
-	os.Exit(code)
+	report.Main(exitWith(code))
 }
+
+// exitWith is a testing.M stand-in whose Run returns code: the tests have
+// run already, and the report prints after the cleanup above.
+type exitCode int
+
+func exitWith(code int) exitCode { return exitCode(code) }
+func (c exitCode) Run() int      { return int(c) }
 
 // sessiondBinary builds the server once and returns its path.
 func sessiondBinary(t *testing.T) string {

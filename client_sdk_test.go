@@ -14,17 +14,17 @@ import (
 // `go test ./...` still passes on a machine without Node.
 func TestClientSDK(t *testing.T) {
 	if testing.Short() {
-		t.Skip("client SDK tests skipped in -short mode")
+		report.Skip(t, "client SDK tests (clients/js)", "client SDK tests skipped in -short mode")
 	}
 	if os.Getenv("SESSIOND_TEST_POSTGRES") != "" {
-		t.Skip("the client SDK tests run their own server on SQLite; they run in the SQLite pass")
+		report.Skip(t, "client SDK tests (clients/js)", "the client SDK tests run their own server on SQLite; they run in the SQLite pass")
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skip("npm is not installed; the client SDK tests need Node ≥ 20 (see clients/js/README.md)")
+		report.Skip(t, "client SDK tests (clients/js)", "npm is not installed; the client SDK tests need Node ≥ 20 (see clients/js/README.md)")
 	}
 	if _, err := os.Stat(filepath.Join("clients", "js", "node_modules", "vitest")); err != nil {
-		t.Skip("clients/js/node_modules is missing; run `cd clients/js && npm ci` to enable the client SDK tests")
+		report.Skip(t, "client SDK tests (clients/js)", "clients/js/node_modules is missing; run `cd clients/js && npm ci` to enable the client SDK tests")
 	}
 	cmd := exec.Command(npm, "test")
 	cmd.Dir = filepath.Join("clients", "js")

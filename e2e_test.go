@@ -13,17 +13,17 @@ import (
 // skips, so `go test ./...` still passes on a machine without Node.
 func TestInteropWithNodeClients(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end check skipped in -short mode")
+		report.Skip(t, "end-to-end check (e2e/, graphql-ws and graphql-sse clients)", "end-to-end check skipped in -short mode")
 	}
 	if os.Getenv("SESSIOND_TEST_POSTGRES") != "" {
-		t.Skip("the end-to-end check runs its own server on SQLite; it runs in the SQLite pass")
+		report.Skip(t, "end-to-end check (e2e/, graphql-ws and graphql-sse clients)", "the end-to-end check runs its own server on SQLite; it runs in the SQLite pass")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed; the end-to-end check with graphql-ws and graphql-sse needs it (see e2e/README.md)")
+		report.Skip(t, "end-to-end check (e2e/, graphql-ws and graphql-sse clients)", "node is not installed; the end-to-end check with graphql-ws and graphql-sse needs it (see e2e/README.md)")
 	}
 	if _, err := os.Stat(filepath.Join("e2e", "node_modules", "graphql-ws")); err != nil {
-		t.Skip("e2e/node_modules is missing; run `cd e2e && npm ci` to enable the end-to-end check")
+		report.Skip(t, "end-to-end check (e2e/, graphql-ws and graphql-sse clients)", "e2e/node_modules is missing; run `cd e2e && npm ci` to enable the end-to-end check")
 	}
 	cmd := exec.Command(node, "--test", "sessiond.test.mjs")
 	cmd.Dir = "e2e"

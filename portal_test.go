@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,25 +16,25 @@ import (
 // `go test ./...` passes on a machine without a browser.
 func TestPortalInBrowser(t *testing.T) {
 	if testing.Short() {
-		t.Skip("browser tests skipped in -short mode")
+		report.Skip(t, "browser tests (clients/portal)", "browser tests skipped in -short mode")
 	}
 	if os.Getenv("SESSIOND_TEST_POSTGRES") != "" {
-		t.Skip("the browser tests run their own servers on SQLite; they run in the SQLite pass")
+		report.Skip(t, "browser tests (clients/portal)", "the browser tests run their own servers on SQLite; they run in the SQLite pass")
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skip("npm is not installed; the portal's browser tests need Node 20 (see clients/portal/README.md)")
+		report.Skip(t, "browser tests (clients/portal)", "npm is not installed; the portal's browser tests need Node 20 (see clients/portal/README.md)")
 	}
 	dir := filepath.Join("clients", "portal")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Skip("clients/portal/node_modules is missing; run `cd clients/portal && npm ci` to enable the browser tests")
+		report.Skip(t, "browser tests (clients/portal)", "clients/portal/node_modules is missing; run `cd clients/portal && npm ci` to enable the browser tests")
 	}
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("%s is missing; install Debian's chromium (apt-get install -y chromium) to enable the browser tests", chromium)
+		report.Skip(t, "browser tests (clients/portal)", fmt.Sprintf("%s is missing; install Debian's chromium (apt-get install -y chromium) to enable the browser tests", chromium))
 	}
 	bin := filepath.Join(t.TempDir(), "sessiond")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

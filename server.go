@@ -1,10 +1,12 @@
 // Command sessiond serves the session-management GraphQL API.
 //
-//	go run .                         # :8080, SQLite file sessiond.db
+//	go run .                         # serve on :8080, SQLite file sessiond.db
 //	go run . -addr :9000 -db data/s.db
-//	go run . -rotate-admin-key       # print a new admin key and exit
+//	go run . admin-key rotate        # print a new admin key and exit
+//	go run . help                    # the other commands
 //
-// Every flag has an environment variable; flags win.
+// Every flag has an environment variable; flags win. docs/configuration.md
+// lists them all.
 package main
 
 import (
@@ -22,88 +24,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
-	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/secret"
 )
-
-// config is the server's configuration, from flags and environment.
-type config struct {
-	addr           string
-	database       string
-	adminKey       string
-	allowedOrigins []string
-	logLevel       slog.Level
-	rotateKey      bool
-	newKey         bool
-	demo           bool
-	trustProxy     bool
-	timeScale      float64
-	timeOrigin     string
-	sqliteSync     string
-	expiringSoon   time.Duration
-	activityFlush  time.Duration
-	wsKeepAlive    time.Duration
-	limits         *limitFlags
-	frameAncestors string
-	webhooks       *webhookFlags
-}
-
-func parseConfig(args []string, getenv func(string) string) (config, error) {
-	env := func(k, def string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	var c config
-	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
-	fs.StringVar(&c.addr, "addr", env("SESSIOND_ADDR", ":8080"), "listen address (SESSIOND_ADDR)")
-	fs.StringVar(&c.database, "db", env("SESSIOND_DATABASE", "sessiond.db"), "database: a SQLite file path (SESSIOND_DATABASE)")
-	origins := fs.String("allowed-origins", env("SESSIOND_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides same-origin and localhost (SESSIOND_ALLOWED_ORIGINS)")
-	level := fs.String("log-level", env("SESSIOND_LOG_LEVEL", "info"), "debug, info, warn or error (SESSIOND_LOG_LEVEL)")
-	fs.BoolVar(&c.rotateKey, "rotate-admin-key", false, "replace the stored admin key, print the new one and exit")
-	fs.BoolVar(&c.newKey, "new-admin-key", false, "print a freshly generated key for SESSIOND_ADMIN_KEY and exit")
-	fs.BoolVar(&c.demo, "demo", false, "on an empty database: create a demo tenant, admin and member, turn the portal on, print their credentials")
-	fs.BoolVar(&c.trustProxy, "trust-proxy-headers", env("SESSIOND_TRUST_PROXY_HEADERS", "") == "true", "take client IPs from X-Forwarded-For (only behind a proxy that sets it) (SESSIOND_TRUST_PROXY_HEADERS)")
-	fs.Float64Var(&c.timeScale, "time-scale", 1, "TESTS ONLY: run the server's clock this many times faster than real time (e.g. 60: a minute passes in a second)")
-	fs.StringVar(&c.timeOrigin, "time-origin", "", "TESTS ONLY: with -time-scale, the RFC 3339 instant at which the scaled clock equals the wall clock (default: the start), so restarts keep one timeline")
-	fs.StringVar(&c.sqliteSync, "sqlite-synchronous", env("SESSIOND_SQLITE_SYNCHRONOUS", "FULL"), "SQLite only: FULL syncs every commit (survives power loss), NORMAL only at checkpoints (faster; a power loss may lose the last commits) (SESSIOND_SQLITE_SYNCHRONOUS)")
-	fs.DurationVar(&c.expiringSoon, "expiring-soon", envDuration(getenv, "SESSIOND_EXPIRING_SOON", 2*time.Minute), "send EXPIRING_SOON this long before a session's deadline (SESSIOND_EXPIRING_SOON)")
-	fs.DurationVar(&c.activityFlush, "activity-flush", envDuration(getenv, "SESSIOND_ACTIVITY_FLUSH", time.Second), "write recorded activity at least this often (SESSIOND_ACTIVITY_FLUSH)")
-	fs.DurationVar(&c.wsKeepAlive, "ws-keepalive", envDuration(getenv, "SESSIOND_WS_KEEPALIVE", 15*time.Second), "websocket ping interval; a client that answers none for two intervals is disconnected (SESSIOND_WS_KEEPALIVE)")
-	c.limits = registerLimitFlags(fs, getenv)
-	c.webhooks = registerWebhookFlags(fs, getenv)
-	fs.StringVar(&c.frameAncestors, "frame-ancestors", env("SESSIOND_FRAME_ANCESTORS", "'none'"), "CSP frame-ancestors of the pages, e.g. \"'self' https://app.example.com\" to embed the console (SESSIOND_FRAME_ANCESTORS)")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if strings.ContainsAny(c.frameAncestors, ";,\r\n") || strings.TrimSpace(c.frameAncestors) == "" {
-		return c, fmt.Errorf("-frame-ancestors must be a CSP source list such as 'none', 'self' or https://app.example.com")
-	}
-	c.adminKey = getenv("SESSIOND_ADMIN_KEY")
-	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.allowedOrigins = append(c.allowedOrigins, o)
-		}
-	}
-	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return c, fmt.Errorf("-log-level: %w", err)
-	}
-	if c.timeScale <= 0 {
-		return c, fmt.Errorf("-time-scale must be greater than 0")
-	}
-	return c, nil
-}
-
-func envDuration(getenv func(string) string, key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(getenv(key)); err == nil && d > 0 {
-		return d
-	}
-	return def
-}
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -114,29 +41,28 @@ func main() {
 	}
 }
 
-// run starts the server and blocks until SIGINT/SIGTERM or ctx ends.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv)
-	if err != nil {
-		return err
+// newLogger builds the logger the configuration asks for.
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	if cfg.newKey {
-		fmt.Fprintln(stdout, secret.NewToken(secret.AdminKeyPrefix))
-		return nil
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	return slog.New(slog.NewTextHandler(w, opts))
+}
 
+// appConfig turns the configuration into the app's.
+func appConfig(cfg config, log *slog.Logger) (app.Config, error) {
 	acfg := app.Config{
 		Database: cfg.database, AdminKey: cfg.adminKey, AllowedOrigins: cfg.allowedOrigins,
 		TrustProxyHeaders: cfg.trustProxy, Logger: log, SQLiteSynchronous: cfg.sqliteSync,
 		ExpiringSoon: cfg.expiringSoon, ActivityFlush: cfg.activityFlush, WebsocketKeepAlive: cfg.wsKeepAlive,
 		FrameAncestors: cfg.frameAncestors,
+		RetainEnded:    time.Duration(cfg.retainEnded), RetainAudit: time.Duration(cfg.retainAudit), PurgeEvery: cfg.purgeEvery,
 	}
 	acfg.Limits, acfg.MaxDepth, acfg.MaxComplexity = cfg.limits.resolve()
+	var err error
 	if acfg.Webhooks, err = cfg.webhooks.resolve(); err != nil {
-		return err
+		return acfg, err
 	}
 	if cfg.timeScale != 1 {
 		log.Warn("TEST MODE: the clock runs faster than real time", "factor", cfg.timeScale)
@@ -144,25 +70,125 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if cfg.timeOrigin != "" {
 			origin, err := time.Parse(time.RFC3339Nano, cfg.timeOrigin)
 			if err != nil {
-				return fmt.Errorf("-time-origin: %w", err)
+				return acfg, fmt.Errorf("-time-origin: %w", err)
 			}
 			acfg.Clock = clock.NewScaledFrom(cfg.timeScale, origin)
 		}
 	}
+	return acfg, nil
+}
+
+// serve runs the server until SIGINT/SIGTERM or ctx ends. The order is
+// what keeps a credential from being lost: take the SQLite instance lock
+// and bind the listeners first (a second instance, or a port in use, stops
+// here), then open the database and print the admin key and demo
+// passwords, then log "listening"; on a signal, drain.
+func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	unlock, err := db.LockInstance(cfg.database)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("listen on -metrics-addr %s: %w", cfg.metricsAddr, err)
+		}
+		defer metricsLn.Close()
+	}
+
+	acfg, err := appConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	acfg.Metrics = metrics.New()
 	a, err := app.Open(ctx, acfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-
-	if cfg.rotateKey {
-		key, _, err := a.AdminKeys.Rotate(ctx, model.Actor{Kind: model.ActorSystem})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "New admin key (the old one no longer works):\n\n    %s\n\n", key)
-		return nil
+	if err := printCredentials(ctx, a, cfg, stdout, log); err != nil {
+		return err
 	}
+	a.StartRetention(ctx)
+
+	// Long-lived requests (SSE streams, websockets) end in the drain; the
+	// base context is cancelled only when the shutdown timeout runs out.
+	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	h := graph.NewServerWith(a, graph.ServerOptions{ServeMetrics: cfg.metricsAddr == "", MetricsToken: cfg.metricsToken})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// Tokens and cookies fit many times over; bigger headers are refused
+		// with 431 before any handler runs.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return baseCtx },
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics.Handler(cfg.metricsToken))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
+	}
+	attrs := []any{"addr", ln.Addr().String(), "database", redactDSN(cfg.database), "playground", "http://localhost" + portOf(ln.Addr().String()) + "/"}
+	if metricsLn != nil {
+		attrs = append(attrs, "metrics", metricsLn.Addr().String())
+	}
+	log.Info("sessiond listening", attrs...)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	return drain(a, h, srv, metricsSrv, cancelRequests, cfg.shutdownTimeout, log)
+}
+
+// drain stops the instance without dropping work: readiness goes 503 and
+// websockets close with 1012 at once (clients reconnect elsewhere), SSE
+// streams end, the scheduler hands its lock over, pending activity is
+// written, and in-flight requests get until timeout to finish. Activity
+// accepted by those requests is written when the app closes.
+func drain(a *app.App, h *graph.Server, srv, metricsSrv *http.Server, cancelRequests context.CancelFunc, timeout time.Duration, log *slog.Logger) error {
+	closed := h.Drain()
+	log.Info("draining", "websockets_closed", closed, "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.Drain(ctx); err != nil {
+		log.Error("drain: flush activity", "err", err)
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		// Out of time: cancel what is left and close the connections.
+		cancelRequests()
+		_ = srv.Close()
+		err = fmt.Errorf("shutdown: requests still running after %v: %w", timeout, err)
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Close()
+	}
+	log.Info("stopped")
+	return err
+}
+
+// printCredentials creates and prints the admin key (first start) and the
+// demo data's passwords (-demo on an empty database).
+func printCredentials(ctx context.Context, a *app.App, cfg config, stdout io.Writer, log *slog.Logger) error {
 	if key, err := a.AdminKeys.EnsureKey(ctx); err != nil {
 		return err
 	} else if key != "" {
@@ -175,53 +201,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintf(stdout, "\nGenerated the admin key. It is shown only this once; only its hash is stored:\n\n    %s\n\n"+
 			"Send it as `Authorization: Bearer <key>`, or sign in to the console at /console/ with it.\n"+
-			"Rotate it with `go run . -rotate-admin-key -db %s`.\n\n", key, dbArg)
+			"Rotate it with `go run . admin-key rotate -db %s`.\n\n", key, dbArg)
 	}
-
-	if cfg.demo {
-		d, err := a.SeedDemo(ctx)
-		switch {
-		case errors.Is(err, app.ErrNotEmpty):
-			log.Warn("demo data not created", "reason", err.Error())
-		case err != nil:
-			return err
-		default:
-			fmt.Fprintf(stdout, "Demo data created (tenant %q, id %s). Log in from the playground:\n\n"+
-				"    admin  (holds Revoke User Sessions): %s / %s\n    member:                              %s / %s\n\n",
-				"Demo Co", d.TenantID, d.AdminEmail, d.AdminPassword, d.MemberEmail, d.MemberPass)
-		}
+	if !cfg.demo {
+		return nil
 	}
-
-	// Long-lived requests (SSE streams, websockets) get a context that
-	// shutdown cancels, so they end instead of holding Shutdown up.
-	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
-	srv := &http.Server{
-		Addr: cfg.addr, Handler: graph.NewServer(a),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		// Tokens and cookies fit many times over; bigger headers are refused
-		// with 431 before any handler runs.
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return baseCtx },
-	}
-	srv.RegisterOnShutdown(cancelRequests)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("sessiond listening", "addr", cfg.addr, "database", cfg.database, "playground", "http://localhost"+portOf(cfg.addr)+"/")
-
-	select {
-	case err := <-errc:
+	d, err := a.SeedDemo(ctx)
+	switch {
+	case errors.Is(err, app.ErrNotEmpty):
+		log.Warn("demo data not created", "reason", err.Error())
+	case err != nil:
 		return err
-	case <-ctx.Done():
+	default:
+		fmt.Fprintf(stdout, "Demo data created (tenant %q, id %s). Log in from the playground:\n\n"+
+			"    admin  (holds Revoke User Sessions): %s / %s\n    member:                              %s / %s\n\n",
+			"Demo Co", d.TenantID, d.AdminEmail, d.AdminPassword, d.MemberEmail, d.MemberPass)
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
+	return nil
+}
+
+// newAdminKey prints a fresh admin key for SESSIOND_ADMIN_KEY.
+func newAdminKey(stdout io.Writer) error {
+	fmt.Fprintln(stdout, secret.NewToken(secret.AdminKeyPrefix))
 	return nil
 }
 
@@ -233,4 +234,20 @@ func portOf(addr string) string {
 		return addr[i:]
 	}
 	return ""
+}
+
+// redactDSN hides a PostgreSQL URL's password before it is logged.
+func redactDSN(dsn string) string {
+	if !db.IsPostgres(dsn) {
+		return dsn
+	}
+	if at := strings.LastIndexByte(dsn, '@'); at >= 0 {
+		if i := strings.Index(dsn, "://"); i >= 0 && i+3 < at {
+			user := dsn[i+3 : at]
+			if c := strings.IndexByte(user, ':'); c >= 0 {
+				return dsn[:i+3] + user[:c] + ":xxxxx" + dsn[at:]
+			}
+		}
+	}
+	return dsn
 }

@@ -80,11 +80,17 @@ const waitTimeout = 20 * time.Second
 func startServer(t *testing.T, dbPath string, getenv func(string) string) *instance {
 	t.Helper()
 	addr := freeAddr(t)
+	return startServerArgs(t, addr, []string{"-addr", addr, "-db", dbPath}, getenv)
+}
+
+// startServerArgs runs the command line args, which must serve on addr.
+func startServerArgs(t *testing.T, addr string, args []string, getenv func(string) string) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{base: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(in.done)
-		in.err = run(ctx, []string{"-addr", addr, "-db", dbPath}, getenv, in.stdout, in.stderr)
+		in.err = run(ctx, args, getenv, in.stdout, in.stderr)
 	}()
 	t.Cleanup(func() {
 		if err := in.stop(); err != nil {
@@ -512,7 +518,7 @@ func TestGeneratedKeyHintNamesTheDatabase(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "hint.db")
 	in := startServer(t, db, noEnv)
 	defer in.mustStop(t)
-	if want := "-rotate-admin-key -db " + db; !strings.Contains(in.stdout.String(), want) {
+	if want := "admin-key rotate -db " + db; !strings.Contains(in.stdout.String(), want) {
 		t.Fatalf("the first start's output lacks %q:\n%s", want, in.stdout.String())
 	}
 }

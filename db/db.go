@@ -62,6 +62,11 @@ type Config struct {
 	Logger            *slog.Logger
 	// Clock stamps created_at columns; nil means the wall clock.
 	Clock clock.Clock
+	// Queries, when set, is told of every statement (for metrics).
+	Queries QueryObserver
+	// NoMigrate opens the database without applying migrations (for
+	// `sessiond migrate status`); Migrate applies them later.
+	NoMigrate bool
 }
 
 // Open opens the database and applies pending migrations.
@@ -112,21 +117,94 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), sql: sqldb, dialect: SQLite, dsn: dsn, log: log, clock: clk, stats: &statsHook{}}
+	d := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), sql: sqldb, dialect: SQLite, dsn: dsn, log: log, clock: clk, stats: &statsHook{obs: cfg.Queries}}
 	d.bun.AddQueryHook(d.stats)
 	if err := d.Ping(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	if err := d.migrate(ctx, migrations.SQLite()); err != nil {
-		_ = sqldb.Close()
-		return nil, err
+	if cfg.NoMigrate {
+		return d, nil
 	}
-	if err := d.foldUserSearch(ctx); err != nil {
+	if err := d.applyMigrations(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// applyMigrations applies pending migrations (on PostgreSQL under an
+// advisory lock, so instances starting together apply each once).
+func (d *DB) applyMigrations(ctx context.Context) error {
+	if d.dialect == Postgres {
+		return d.migrateLocked(ctx)
+	}
+	if err := d.migrate(ctx, migrations.SQLite()); err != nil {
+		return err
+	}
+	return d.foldUserSearch(ctx)
+}
+
+// Migration is one embedded migration and whether it is applied.
+type Migration struct {
+	Name    string
+	Applied bool
+}
+
+func (d *DB) migrations() fs.FS {
+	if d.dialect == Postgres {
+		return migrations.Postgres()
+	}
+	return migrations.SQLite()
+}
+
+func (d *DB) migrator() (*migrate.Migrator, error) {
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(d.migrations()); err != nil {
+		return nil, fmt.Errorf("discover migrations: %w", err)
+	}
+	return migrate.NewMigrator(d.bun, ms, migrate.WithMarkAppliedOnSuccess(true)), nil
+}
+
+// MigrationStatus lists the embedded migrations in order, each with
+// whether this database has applied it. It changes nothing, except creating
+// bun's empty bookkeeping tables on a new database.
+func (d *DB) MigrationStatus(ctx context.Context) ([]Migration, error) {
+	m, err := d.migrator()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("init migrations: %w", err)
+	}
+	ms, err := m.MigrationsWithStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Migration, len(ms))
+	for i, mg := range ms {
+		out[i] = Migration{Name: mg.Name + "_" + mg.Comment, Applied: mg.IsApplied()}
+	}
+	return out, nil
+}
+
+// Migrate applies pending migrations (on PostgreSQL under an advisory
+// lock) and returns how many it applied.
+func (d *DB) Migrate(ctx context.Context) (int, error) {
+	before, err := d.MigrationStatus(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := d.applyMigrations(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range before {
+		if !m.Applied {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // sqliteSynchronous validates a synchronous setting; empty means FULL.

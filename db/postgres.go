@@ -47,7 +47,7 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, clk clock.C
 	sqldb.SetMaxOpenConns(maxConns)
 	sqldb.SetMaxIdleConns(maxConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), sql: sqldb, dialect: Postgres, dsn: cfg.DSN, log: log, clock: clk, stats: &statsHook{}}
+	d := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), sql: sqldb, dialect: Postgres, dsn: cfg.DSN, log: log, clock: clk, stats: &statsHook{obs: cfg.Queries}}
 	d.bun.AddQueryHook(d.stats)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -55,9 +55,11 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, clk clock.C
 		_ = sqldb.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redact(cfg.DSN), err)
 	}
-	if err := d.migrateLocked(ctx); err != nil {
-		_ = sqldb.Close()
-		return nil, err
+	if !cfg.NoMigrate {
+		if err := d.migrateLocked(ctx); err != nil {
+			_ = sqldb.Close()
+			return nil, err
+		}
 	}
 	d.warnIfNotDurable(ctx)
 	return d, nil

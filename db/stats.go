@@ -5,6 +5,7 @@ package db
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -18,6 +19,15 @@ type Stats struct {
 
 type statsHook struct {
 	reads, writes atomic.Uint64
+	obs           QueryObserver
+}
+
+// QueryObserver is told of every statement, for metrics
+// (*metrics.Metrics implements it).
+type QueryObserver interface {
+	// Query reports one statement: its operation (SELECT, INSERT, UPDATE,
+	// DELETE or another keyword) and how long it took.
+	Query(operation string, d time.Duration)
 }
 
 var _ bun.QueryHook = (*statsHook)(nil)
@@ -25,7 +35,11 @@ var _ bun.QueryHook = (*statsHook)(nil)
 func (h *statsHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
 
 func (h *statsHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	switch e.Operation() {
+	op := e.Operation()
+	if h.obs != nil {
+		h.obs.Query(op, time.Since(e.StartTime))
+	}
+	switch op {
 	case "SELECT":
 		h.reads.Add(1)
 	case "INSERT", "UPDATE", "DELETE":

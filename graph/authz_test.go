@@ -396,6 +396,8 @@ func authzRows() []authzRow {
 		{name: "roles", query: `query { roles { key } }`, prepare: none, want: adminKeyOnly},
 		{name: "permissions", query: `query { permissions { key } }`, prepare: none, want: adminKeyOnly},
 		{name: "adminPortal", query: `query { adminPortal { users } }`, prepare: none, want: adminKeyOnly},
+		{name: "retentionPolicy", query: `query { retentionPolicy { endedSessionsDays auditDays } }`, prepare: none, want: adminKeyOnly},
+		{name: "updateRetentionPolicy", query: `mutation { updateRetentionPolicy(input: {auditDays: 400}) { auditDays } }`, prepare: none, want: adminKeyOnly},
 
 		// ---- sessions ----
 		{

@@ -157,6 +157,7 @@ type ComplexityRoot struct {
 		SignOutUser               func(childComplexity int, userID string, tenantID *string) int
 		UpdateAdminPortal         func(childComplexity int, input gqlmodel.UpdateAdminPortalInput) int
 		UpdatePermission          func(childComplexity int, key string, input gqlmodel.UpdatePermissionInput) int
+		UpdateRetentionPolicy     func(childComplexity int, input gqlmodel.RetentionPolicyInput) int
 		UpdateRole                func(childComplexity int, key string, input gqlmodel.UpdateRoleInput) int
 		UpdateSessionPolicy       func(childComplexity int, tenantID *string, input gqlmodel.SessionPolicyInput) int
 		UpdateTenant              func(childComplexity int, id string, input gqlmodel.UpdateTenantInput) int
@@ -192,6 +193,7 @@ type ComplexityRoot struct {
 		MySessions           func(childComplexity int) int
 		Permissions          func(childComplexity int) int
 		PreviewSessionPolicy func(childComplexity int, tenantID *string, input gqlmodel.SessionPolicyInput) int
+		RetentionPolicy      func(childComplexity int) int
 		Roles                func(childComplexity int) int
 		SessionPolicy        func(childComplexity int, tenantID *string) int
 		Tenant               func(childComplexity int, id string) int
@@ -200,6 +202,14 @@ type ComplexityRoot struct {
 		Users                func(childComplexity int, tenantID *string, search *string, first *int, after *string) int
 		WebhookDeliveries    func(childComplexity int, endpointID string, status *webhook.Status, first *int, after *string) int
 		WebhookEndpoints     func(childComplexity int) int
+	}
+
+	RetentionPolicy struct {
+		AuditDays            func(childComplexity int) int
+		AuditDaysSet         func(childComplexity int) int
+		EndedSessionsDays    func(childComplexity int) int
+		EndedSessionsDaysSet func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
 	}
 
 	Role struct {
@@ -393,6 +403,7 @@ type MutationResolver interface {
 	RemoveRolesFromPermission(ctx context.Context, permissionKey string, roleKeys []string) (*model.Permission, error)
 	UpdateAdminPortal(ctx context.Context, input gqlmodel.UpdateAdminPortalInput) (*model.AdminPortal, error)
 	RotateAdminKey(ctx context.Context) (*gqlmodel.AdminKeyGrant, error)
+	UpdateRetentionPolicy(ctx context.Context, input gqlmodel.RetentionPolicyInput) (*model.RetentionPolicy, error)
 	CreateWebhookEndpoint(ctx context.Context, input gqlmodel.CreateWebhookEndpointInput) (*gqlmodel.WebhookEndpointSecret, error)
 	UpdateWebhookEndpoint(ctx context.Context, id string, input gqlmodel.UpdateWebhookEndpointInput) (*webhook.Endpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id string) (bool, error)
@@ -416,6 +427,7 @@ type QueryResolver interface {
 	Roles(ctx context.Context) ([]*model.Role, error)
 	Permissions(ctx context.Context) ([]*model.Permission, error)
 	AdminPortal(ctx context.Context) (*model.AdminPortal, error)
+	RetentionPolicy(ctx context.Context) (*model.RetentionPolicy, error)
 	WebhookEndpoints(ctx context.Context) ([]*webhook.Endpoint, error)
 	WebhookDeliveries(ctx context.Context, endpointID string, status *webhook.Status, first *int, after *string) (*gqlmodel.WebhookDeliveryConnection, error)
 }
@@ -1033,6 +1045,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdatePermission(childComplexity, args["key"].(string), args["input"].(gqlmodel.UpdatePermissionInput)), true
+	case "Mutation.updateRetentionPolicy":
+		if e.ComplexityRoot.Mutation.UpdateRetentionPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateRetentionPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateRetentionPolicy(childComplexity, args["input"].(gqlmodel.RetentionPolicyInput)), true
 	case "Mutation.updateRole":
 		if e.ComplexityRoot.Mutation.UpdateRole == nil {
 			break
@@ -1211,6 +1234,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PreviewSessionPolicy(childComplexity, args["tenantId"].(*string), args["input"].(gqlmodel.SessionPolicyInput)), true
+	case "Query.retentionPolicy":
+		if e.ComplexityRoot.Query.RetentionPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.RetentionPolicy(childComplexity), true
 	case "Query.roles":
 		if e.ComplexityRoot.Query.Roles == nil {
 			break
@@ -1284,6 +1313,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookEndpoints(childComplexity), true
+
+	case "RetentionPolicy.auditDays":
+		if e.ComplexityRoot.RetentionPolicy.AuditDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.AuditDays(childComplexity), true
+	case "RetentionPolicy.auditDaysSet":
+		if e.ComplexityRoot.RetentionPolicy.AuditDaysSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.AuditDaysSet(childComplexity), true
+	case "RetentionPolicy.endedSessionsDays":
+		if e.ComplexityRoot.RetentionPolicy.EndedSessionsDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.EndedSessionsDays(childComplexity), true
+	case "RetentionPolicy.endedSessionsDaysSet":
+		if e.ComplexityRoot.RetentionPolicy.EndedSessionsDaysSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.EndedSessionsDaysSet(childComplexity), true
+	case "RetentionPolicy.updatedAt":
+		if e.ComplexityRoot.RetentionPolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPolicy.UpdatedAt(childComplexity), true
 
 	case "Role.createdAt":
 		if e.ComplexityRoot.Role.CreatedAt == nil {
@@ -1872,6 +1932,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("IdleTimeoutInput", ec.unmarshalInputIdleTimeoutInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("MaxConcurrentSessionsInput", ec.unmarshalInputMaxConcurrentSessionsInput),
+			graphql.NewInputUnmarshaler("RetentionPolicyInput", ec.unmarshalInputRetentionPolicyInput),
 			graphql.NewInputUnmarshaler("SessionPolicyInput", ec.unmarshalInputSessionPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateAdminPortalInput", ec.unmarshalInputUpdateAdminPortalInput),
 			graphql.NewInputUnmarshaler("UpdatePermissionInput", ec.unmarshalInputUpdatePermissionInput),
@@ -2078,6 +2139,36 @@ type AdminPortal {
   "Workspace › Security: permission holders edit the tenant's session settings."
   security: Boolean!
   updatedAt: Time
+}
+
+"""
+How long the server keeps what is over. Ended sessions are deleted once
+their end is older than ` + "`" + `endedSessionsDays` + "`" + `, audit entries once they are
+older than ` + "`" + `auditDays` + "`" + `; 0 keeps them forever. The audit entries of a live
+session are kept while it lives. The server purges in small batches, about
+once an hour (` + "`" + `sessiond purge` + "`" + ` does it at once).
+"""
+type RetentionPolicy {
+  "Days an ended session is kept after its end; 0 keeps ended sessions forever."
+  endedSessionsDays: Int!
+  "Days an audit entry is kept; 0 keeps the audit trail forever."
+  auditDays: Int!
+  "Whether ` + "`" + `endedSessionsDays` + "`" + ` is this environment's own setting (false: the server's ` + "`" + `-retain-ended` + "`" + `)."
+  endedSessionsDaysSet: Boolean!
+  "Whether ` + "`" + `auditDays` + "`" + ` is this environment's own setting (false: the server's ` + "`" + `-retain-audit` + "`" + `)."
+  auditDaysSet: Boolean!
+  "When the environment's settings last changed; null if never."
+  updatedAt: Time
+}
+
+"A change to the retention policy; omitted fields are left as they are."
+input RetentionPolicyInput {
+  "Days to keep ended sessions, 0 (forever) to 36500."
+  endedSessionsDays: Int
+  "Days to keep audit entries, 0 (forever) to 36500."
+  auditDays: Int
+  "Forget the environment's settings first, so the server's flags apply again (then the fields above, if given)."
+  useServerDefaults: Boolean
 }
 
 "A page of users, Relay style."
@@ -2322,6 +2413,8 @@ type Query {
   permissions: [Permission!]! @admin
   "The portal switches. Admin key."
   adminPortal: AdminPortal! @admin
+  "How long ended sessions and audit entries are kept. Admin key."
+  retentionPolicy: RetentionPolicy! @admin
 }
 
 input CreateTenantInput {
@@ -2502,6 +2595,9 @@ type Mutation {
 
   "Replaces the admin key. The old key stops working at once; the new one is returned once."
   rotateAdminKey: AdminKeyGrant! @admin
+
+  "Changes how long ended sessions and audit entries are kept (audited as ` + "`" + `retention.updated` + "`" + `). Admin key. BAD_USER_INPUT for a value outside 0–36500."
+  updateRetentionPolicy(input: RetentionPolicyInput!): RetentionPolicy! @admin
 }
 
 "What happened to a session."
@@ -2899,6 +2995,22 @@ func (ec *executionContext) childFields_PolicyWarning(ctx context.Context, field
 		return ec.fieldContext_PolicyWarning_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PolicyWarning", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "endedSessionsDays":
+		return ec.fieldContext_RetentionPolicy_endedSessionsDays(ctx, field)
+	case "auditDays":
+		return ec.fieldContext_RetentionPolicy_auditDays(ctx, field)
+	case "endedSessionsDaysSet":
+		return ec.fieldContext_RetentionPolicy_endedSessionsDaysSet(ctx, field)
+	case "auditDaysSet":
+		return ec.fieldContext_RetentionPolicy_auditDaysSet(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RetentionPolicy_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3714,6 +3826,20 @@ func (ec *executionContext) field_Mutation_updatePermission_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateRetentionPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (gqlmodel.RetentionPolicyInput, error) {
+			return ec.unmarshalNRetentionPolicyInput2githubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐRetentionPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -6675,6 +6801,63 @@ func (ec *executionContext) fieldContext_Mutation_rotateAdminKey(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateRetentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateRetentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateRetentionPolicy(ctx, fc.Args["input"].(gqlmodel.RetentionPolicyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.RetentionPolicy
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RetentionPolicy) graphql.Marshaler {
+			return ec.marshalNRetentionPolicy2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRetentionPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateRetentionPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateRetentionPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7823,6 +8006,51 @@ func (ec *executionContext) fieldContext_Query_adminPortal(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_retentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().RetentionPolicy(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.RetentionPolicy
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RetentionPolicy) graphql.Marshaler {
+			return ec.marshalNRetentionPolicy2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRetentionPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_webhookEndpoints(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7999,6 +8227,121 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RetentionPolicy_endedSessionsDays(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_endedSessionsDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedSessionsDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_endedSessionsDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPolicy_auditDays(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_auditDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuditDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_auditDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPolicy_endedSessionsDaysSet(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_endedSessionsDaysSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedSessionsDaysSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_endedSessionsDaysSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionPolicy_auditDaysSet(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_auditDaysSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuditDaysSet, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_auditDaysSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionPolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPolicy", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Role_id(ctx context.Context, field graphql.CollectedField, obj *model.Role) (ret graphql.Marshaler) {
@@ -11991,6 +12334,62 @@ func UnmarshalMaxConcurrentSessionsInput(ctx context.Context, raw any) (gqlmodel
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRetentionPolicyInput(ctx context.Context, obj any) (gqlmodel.RetentionPolicyInput, error) {
+	var it gqlmodel.RetentionPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"endedSessionsDays", "auditDays", "useServerDefaults"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "endedSessionsDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endedSessionsDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndedSessionsDays = data
+		case "auditDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("auditDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AuditDays = data
+		case "useServerDefaults":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("useServerDefaults"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UseServerDefaults = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRetentionPolicyInput unmarshals raw into the RetentionPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRetentionPolicyInput(ctx context.Context, raw any) (gqlmodel.RetentionPolicyInput, error) {
+	var out gqlmodel.RetentionPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RetentionPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSessionPolicyInput(ctx context.Context, obj any) (gqlmodel.SessionPolicyInput, error) {
 	var it gqlmodel.SessionPolicyInput
 	if obj == nil {
@@ -13166,6 +13565,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateRetentionPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateRetentionPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createWebhookEndpoint":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createWebhookEndpoint(ctx, field)
@@ -13461,6 +13867,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_adminPortal(ctx, field)
 				})
+		case "retentionPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionPolicy(ctx, field)
+				})
 		case "webhookEndpoints":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -13486,6 +13898,59 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionPolicyImplementors = []string{"RetentionPolicy"}
+
+func (ec *executionContext) _RetentionPolicy(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionPolicy")
+		case "endedSessionsDays":
+			out.Values[i] = ec._RetentionPolicy_endedSessionsDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auditDays":
+			out.Values[i] = ec._RetentionPolicy_auditDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endedSessionsDaysSet":
+			out.Values[i] = ec._RetentionPolicy_endedSessionsDaysSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auditDaysSet":
+			out.Values[i] = ec._RetentionPolicy_auditDaysSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RetentionPolicy_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15079,6 +15544,19 @@ func (ec *executionContext) marshalNPolicyWarning2ᚖgithubᚗcomᚋsessiondᚋs
 		return graphql.Null
 	}
 	return ec._PolicyWarning(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionPolicy2ᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRetentionPolicy(ctx context.Context, sel ast.SelectionSet, v *model.RetentionPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionPolicy!")
+		return graphql.Null
+	}
+	return ec._RetentionPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRetentionPolicyInput2githubᚗcomᚋsessiondᚋsessiondᚋgraphᚋgqlmodelᚐRetentionPolicyInput(ctx context.Context, v any) (gqlmodel.RetentionPolicyInput, error) {
+	res, err := ec.unmarshalInputRetentionPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNRole2ᚕᚖgithubᚗcomᚋsessiondᚋsessiondᚋinternalᚋmodelᚐRoleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Role) graphql.Marshaler {

@@ -29,6 +29,8 @@ import (
 	"github.com/sessiond/sessiond/internal/clock"
 	"github.com/sessiond/sessiond/internal/directory"
 	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/metrics"
+	"github.com/sessiond/sessiond/internal/retention"
 	"github.com/sessiond/sessiond/internal/session"
 	"github.com/sessiond/sessiond/internal/webhook/admin"
 )
@@ -52,6 +54,10 @@ type Deps struct {
 	// TrustProxyHeaders takes the client address from X-Forwarded-For /
 	// X-Real-IP; set it only behind a proxy that sets them.
 	TrustProxyHeaders bool
+	// Retention reads and changes the retention policy.
+	Retention *retention.Service
+	// Metrics receives request, websocket and push metrics (nil: none).
+	Metrics *metrics.Metrics
 }
 
 func (d Deps) logger() *slog.Logger {
@@ -84,6 +90,10 @@ type Options struct {
 	// FrameAncestors is the CSP frame-ancestors source list of the pages
 	// (playground, portal, console); default 'none'.
 	FrameAncestors string
+	// ServeMetrics serves Deps.Metrics on GET /metrics, behind a bearer
+	// MetricsToken when that is set.
+	ServeMetrics bool
+	MetricsToken string
 }
 
 func (c *Options) defaults() {
@@ -112,23 +122,40 @@ func (c *Options) defaults() {
 }
 
 // NewServer returns the HTTP handler of an opened app, configured from the
-// app's configuration: what server.go serves and what the tests run.
-func NewServer(a *app.App) http.Handler {
+// app's configuration: what server.go serves and what the tests run. With
+// metrics on the app, GET /metrics serves them (without a token).
+func NewServer(a *app.App) *Server {
+	return NewServerWith(a, ServerOptions{ServeMetrics: a.Metrics != nil})
+}
+
+// ServerOptions are what server.go decides beyond the app's configuration.
+type ServerOptions struct {
+	// ServeMetrics serves the app's metrics on GET /metrics of this
+	// handler (false when they have a listener of their own).
+	ServeMetrics bool
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+}
+
+// NewServerWith is NewServer with options.
+func NewServerWith(a *app.App, o ServerOptions) *Server {
 	c := a.Config
 	return NewHandler(Deps{
 		Directory: a.Directory, Sessions: a.Sessions, Auth: a.Auth, AdminKeys: a.AdminKeys, Webhooks: a.Webhooks,
 		Bus: a.Bus, Clock: c.Clock, Logger: c.Logger, TrustProxyHeaders: c.TrustProxyHeaders,
-		Ready: a.Store.Ping,
+		Ready: a.Store.Ping, Metrics: a.Metrics, Retention: a.Retention,
 	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive,
-		Limits: c.Limits, MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, FrameAncestors: c.FrameAncestors})
+		Limits: c.Limits, MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, FrameAncestors: c.FrameAncestors,
+		ServeMetrics: o.ServeMetrics && a.Metrics != nil, MetricsToken: o.MetricsToken})
 }
 
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
 // the embedded pages (playground on /, /portal/, /console/), and the health
 // endpoints. Production and tests build
 // the API through this one function.
-func NewHandler(deps Deps, cfg Options) http.Handler {
+func NewHandler(deps Deps, cfg Options) *Server {
 	cfg.defaults()
+	drain := newDrainState(deps.Metrics)
 	log := cfg.Logger
 	originOK := wstransport.AllowOrigins(cfg.AllowedOrigins)
 
@@ -144,19 +171,25 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 	srv.AddTransport(transport.SSE{})
 	// Our own websocket transport on gorilla (see graph/wstransport): one
 	// goroutine per idle connection, pings from one shared goroutine.
-	srv.AddTransport(limitWebsockets(&wstransport.Transport{
+	ws := limitWebsockets(&wstransport.Transport{
 		Upgrader:    websocket.Upgrader{CheckOrigin: originOK, ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}},
 		InitFunc:    wsInit(deps, log),
 		InitTimeout: cfg.InitTimeout,
 		Pinger:      wstransport.NewPinger(cfg.KeepAlive),
 		OnAccept:    onAccept,
-	}, &cfg.Limits, ipOf))
+	}, &cfg.Limits, ipOf)
+	if deps.Metrics != nil {
+		ws.Observer = deps.Metrics
+	}
+	drain.ws = ws
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	useLimits(srv, &cfg.Limits, cfg.MaxDepth, cfg.MaxComplexity)
 	srv.Use(inputCheck{schema: es.Schema()}) // NUL bytes, invalid UTF-8, over-long strings: see inputs.go
 	srv.AroundResponses(responseLoaders(sourceOf(deps)))
+	srv.AroundResponses(countRefused(deps.Metrics))
 	srv.SetErrorPresenter(errorPresenter(log))
 	srv.SetRecoverFunc(recoverFunc(log))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -170,16 +203,16 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 		}
 		ctx, err := revalidate(ctx, deps)
 		if err != nil {
-			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{errorPresenter(log)(ctx, err)}})
+			return countOperation(deps.Metrics, oc, graphql.OneShot(&graphql.Response{Errors: gqlerror.List{errorPresenter(log)(ctx, err)}}))
 		}
 		ctx = withStreamError(countActivity(ctx, deps, oc))
-		return endWithError(ctx, errorPresenter(log), next(ctx))
+		return countOperation(deps.Metrics, oc, endWithError(ctx, errorPresenter(log), next(ctx)))
 	})
 
 	api := withLoaders(sourceOf(deps), authenticate(deps, withWSHolder(badRequestFor422(srv))))
 	api = limitBody(cfg.MaxBodyBytes, checkRequest(api))
 	api = guardHTTP(&cfg.Limits, ipOf, api)
-	api = cors(originOK, api)
+	api = cors(originOK, drain.guard(api))
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
@@ -192,16 +225,25 @@ func NewHandler(deps Deps, cfg Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if drain.on.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "reason": "the instance is shutting down"})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := deps.Ready(ctx); err != nil {
+			deps.Metrics.SetReady(false)
 			log.WarnContext(ctx, "not ready", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database does not answer"})
 			return
 		}
+		deps.Metrics.SetReady(!drain.on.Load())
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return logRequests(log, mux)
+	if cfg.ServeMetrics && deps.Metrics != nil {
+		mux.Handle("GET /metrics", deps.Metrics.Handler(cfg.MetricsToken))
+	}
+	return &Server{Handler: logRequests(log, mux), drain: drain}
 }
 
 // requireAdmin implements the schema's @admin directive: the field runs

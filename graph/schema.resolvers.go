@@ -248,6 +248,14 @@ func (r *mutationResolver) RotateAdminKey(ctx context.Context) (*gqlmodel.AdminK
 	return &gqlmodel.AdminKeyGrant{Key: key, CreatedAt: at}, nil
 }
 
+// UpdateRetentionPolicy is the resolver for the updateRetentionPolicy field.
+func (r *mutationResolver) UpdateRetentionPolicy(ctx context.Context, input gqlmodel.RetentionPolicyInput) (*model.RetentionPolicy, error) {
+	return orNil(r.Retention.UpdatePolicy(ctx, caller(ctx), model.RetentionUpdate{
+		EndedSessionsDays: input.EndedSessionsDays, AuditDays: input.AuditDays,
+		Reset: input.UseServerDefaults != nil && *input.UseServerDefaults,
+	}))
+}
+
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
 func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input gqlmodel.CreateWebhookEndpointInput) (*gqlmodel.WebhookEndpointSecret, error) {
 	return endpointSecret(r.Webhooks.Create(ctx, caller(ctx), createEndpointInput(input)))
@@ -377,6 +385,11 @@ func (r *queryResolver) Permissions(ctx context.Context) ([]*model.Permission, e
 // AdminPortal is the resolver for the adminPortal field.
 func (r *queryResolver) AdminPortal(ctx context.Context) (*model.AdminPortal, error) {
 	return orNil(r.Directory.AdminPortal(ctx, caller(ctx)))
+}
+
+// RetentionPolicy is the resolver for the retentionPolicy field.
+func (r *queryResolver) RetentionPolicy(ctx context.Context) (*model.RetentionPolicy, error) {
+	return orNil(r.Retention.Policy(ctx, caller(ctx)))
 }
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.

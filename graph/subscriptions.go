@@ -13,6 +13,7 @@ import (
 	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/auth"
 	"github.com/sessiond/sessiond/internal/events"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/model"
 )
 
@@ -212,8 +213,9 @@ func watchSession(ctx context.Context, deps Deps, sessionID string) error {
 
 // subscriptionEnded closes a websocket whose subscriber fell behind; other
 // endings (client gone, server closing) need nothing.
-func subscriptionEnded(ctx context.Context, sub *events.Subscription) {
+func subscriptionEnded(ctx context.Context, sub *events.Subscription, m *metrics.Metrics) {
 	if errors.Is(sub.Err(), events.ErrSlowSubscriber) {
+		m.SlowConsumerDisconnected()
 		closeWS(ctx, closeTooSlow, "too slow: session events were dropped; reconnect and resync")
 	}
 }
@@ -233,19 +235,19 @@ func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session
 		st.Claim()
 	}
 	var once sync.Once
-	deliver := func(s model.Session) {
+	deliver := func(s model.Session, sent time.Time) {
 		once.Do(func() {
 			out <- &s
 			close(out)
 			if st != nil {
-				st.Ready() // the session
-				st.Ready() // the end of the stream
+				st.ReadySince(sent) // the session
+				st.Ready()          // the end of the stream
 			}
 		})
 	}
 	stop, err := r.Bus.Watch(ctx, events.Filter{SessionID: p.SessionID}, func(ev events.Event) {
 		if ev.Kind == events.Terminated {
-			deliver(ev.Session)
+			deliver(ev.Session, ev.Sent)
 		}
 	})
 	if err != nil {
@@ -258,7 +260,7 @@ func (r *Resolver) sessionTerminated(ctx context.Context) (<-chan *model.Session
 	}
 	if cur.Ended() {
 		stop()
-		deliver(cur)
+		deliver(cur, time.Time{})
 		return out, nil
 	}
 	// Over but not swept yet: end it now; the event arrives through the watch.
@@ -344,12 +346,14 @@ func (r *Resolver) sessionEvents(ctx context.Context, userID *string) (<-chan *g
 			select {
 			case ev, ok := <-sub.C:
 				if !ok {
-					subscriptionEnded(ctx, sub)
+					subscriptionEnded(ctx, sub, r.Metrics)
 					return
 				}
 				select {
 				case out <- eventOf(ev):
-					ready()
+					if st != nil {
+						st.ReadySince(ev.Sent)
+					}
 				case <-ctx.Done():
 					return
 				}

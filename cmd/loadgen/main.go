@@ -12,6 +12,8 @@
 //	go run ./cmd/loadgen idle -sessions 100000
 //	go run ./cmd/loadgen soak -duration 60s [-postgres URL]
 //	go run ./cmd/loadgen webhooks -ends 1000 -clients 8 -rounds 2
+//	go run ./cmd/loadgen scrape -scrapes 1000 -duration 10s
+//	go run ./cmd/loadgen purge -rows 1000000 -during 60s [-postgres URL]
 //	go run ./cmd/loadgen cluster -postgres postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
 
@@ -47,7 +49,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak|webhooks [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen validate|writes|create|expire|push|memory|cluster|idle|soak|webhooks|scrape|purge [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -74,6 +76,12 @@ func main() {
 		err = soak(os.Args[2:])
 	case "webhooks":
 		err = webhooksScenario(os.Args[2:])
+	case "scrape":
+		err = scrapeScenario(os.Args[2:])
+	case "purge":
+		err = purgeScenario(os.Args[2:])
+	case "scrape-client":
+		err = scrapeClient(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}

@@ -164,6 +164,16 @@ type PolicyWarning struct {
 type Query struct {
 }
 
+// A change to the retention policy; omitted fields are left as they are.
+type RetentionPolicyInput struct {
+	// Days to keep ended sessions, 0 (forever) to 36500.
+	EndedSessionsDays *int `json:"endedSessionsDays,omitempty"`
+	// Days to keep audit entries, 0 (forever) to 36500.
+	AuditDays *int `json:"auditDays,omitempty"`
+	// Forget the environment's settings first, so the server's flags apply again (then the fields above, if given).
+	UseServerDefaults *bool `json:"useServerDefaults,omitempty"`
+}
+
 // One change to a session, with the whole session so a client can render it without a second query.
 type SessionEvent struct {
 	Kind    SessionEventKind `json:"kind"`

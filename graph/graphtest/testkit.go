@@ -22,14 +22,17 @@ import (
 	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
 	"github.com/sessiond/sessiond/internal/clock"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // Server is a running sessiond under test.
 type Server struct {
-	t        testing.TB
-	App      *app.App
+	t   testing.TB
+	App *app.App
+	// Graph is the handler under HTTP, with its drain control.
+	Graph    *graph.Server
 	HTTP     *httptest.Server
 	URL      string // the /graphql endpoint
 	AdminKey string
@@ -63,6 +66,9 @@ func WithLimits(f func(*graph.Limits)) Option { return func(cfg *app.Config) { f
 // tests usually allow insecure URLs to reach their httptest receivers.
 func WithWebhooks(f func(*webhook.Config)) Option { return func(cfg *app.Config) { f(&cfg.Webhooks) } }
 
+// WithMetrics gives the app metrics, served on GET /metrics.
+func WithMetrics() Option { return func(cfg *app.Config) { cfg.Metrics = metrics.New() } }
+
 // WithDatabase reuses a database file, e.g. to test a restart.
 func WithDatabase(path string) Option { return func(cfg *app.Config) { cfg.Database = path } }
 
@@ -81,8 +87,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("open app: %v", err)
 	}
-	hs := httptest.NewServer(graph.NewServer(a))
-	s := &Server{t: t, App: a, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database, BaseSubscribers: a.Bus.Subscribers()}
+	h := graph.NewServer(a)
+	hs := httptest.NewServer(h)
+	s := &Server{t: t, App: a, Graph: h, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database, BaseSubscribers: a.Bus.Subscribers()}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()

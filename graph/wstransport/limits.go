@@ -34,11 +34,29 @@ type connSlots struct {
 	mu    sync.Mutex
 	total int
 	perIP map[string]int
+	conns map[*Conn]struct{}
+}
+
+func (t *Transport) initSlots() {
+	t.slots = &connSlots{perIP: map[string]int{}, conns: map[*Conn]struct{}{}}
+}
+
+func (t *Transport) track(c *Conn) {
+	t.slotsOnce.Do(t.initSlots)
+	t.slots.mu.Lock()
+	t.slots.conns[c] = struct{}{}
+	t.slots.mu.Unlock()
+}
+
+func (t *Transport) untrack(c *Conn) {
+	t.slots.mu.Lock()
+	delete(t.slots.conns, c)
+	t.slots.mu.Unlock()
 }
 
 // admit takes a slot for ip, or returns the close code that refuses it.
 func (t *Transport) admit(ip string) (code int, reason string) {
-	t.slotsOnce.Do(func() { t.slots = &connSlots{perIP: map[string]int{}} })
+	t.slotsOnce.Do(t.initSlots)
 	s := t.slots
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,7 +83,7 @@ func (t *Transport) release(ip string) {
 
 // OpenConns reports the connections the transport holds, for tests and metrics.
 func (t *Transport) OpenConns() int {
-	t.slotsOnce.Do(func() { t.slots = &connSlots{perIP: map[string]int{}} })
+	t.slotsOnce.Do(t.initSlots)
 	t.slots.mu.Lock()
 	defer t.slots.mu.Unlock()
 	return t.slots.total

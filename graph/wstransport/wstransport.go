@@ -83,6 +83,46 @@ type Transport struct {
 	// OnAccept is called with each accepted connection, so the application
 	// can close it later with a code of its own.
 	OnAccept func(r *http.Request, c *Conn)
+	// Observer, when set, is told of connections, operations and pushes.
+	Observer Observer
+}
+
+// Observer is what the transport reports, for metrics (*metrics.Metrics
+// implements it). proto is TransportWS or LegacyWS.
+type Observer interface {
+	ConnOpened(proto string)
+	ConnClosed(proto string)
+	OperationStarted(proto string)
+	OperationEnded(proto string)
+	// Pushed reports an event written to the socket, d after its
+	// resolver's Stream.ReadySince instant.
+	Pushed(proto string, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ConnOpened(string)            {}
+func (nopObserver) ConnClosed(string)            {}
+func (nopObserver) OperationStarted(string)      {}
+func (nopObserver) OperationEnded(string)        {}
+func (nopObserver) Pushed(string, time.Duration) {}
+
+// CloseAll closes every open connection with code and reason (a drain
+// closes them with 1012, service restart, so clients reconnect elsewhere).
+// It returns how many it closed.
+func (t *Transport) CloseAll(code int, reason string) int {
+	t.slotsOnce.Do(t.initSlots)
+	t.slots.mu.Lock()
+	conns := make([]*Conn, 0, len(t.slots.conns))
+	for c := range t.slots.conns {
+		conns = append(conns, c)
+	}
+	t.slots.mu.Unlock()
+	for _, c := range conns {
+		_ = c.WriteClose(code, reason)
+		_ = c.Close()
+	}
+	return len(conns)
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -115,11 +155,18 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	obs := t.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	c := &Conn{ws: ws, proto: ws.Subprotocol(), exec: exec, ctx: ctx, cancel: cancel, ops: map[string]*operation{},
-		rate: newBucket(t.MessageRate), maxOps: t.MaxOperations, opTimeout: t.OperationTimeout, release: func() { t.release(ip) }}
+		rate: newBucket(t.MessageRate), maxOps: t.MaxOperations, opTimeout: t.OperationTimeout, obs: obs}
 	if c.proto == "" {
 		c.proto = LegacyWS
 	}
+	t.track(c)
+	obs.ConnOpened(c.proto)
+	c.release = func() { obs.ConnClosed(c.proto); t.untrack(c); t.release(ip) }
 	ws.SetPingHandler(c.onPing)
 	if t.OnAccept != nil {
 		t.OnAccept(r, c)
@@ -172,6 +219,7 @@ type Conn struct {
 	rate      *bucket // incoming messages; read loop only
 	maxOps    int
 	opTimeout time.Duration
+	obs       Observer
 	release   func() // gives back the connection's slot
 }
 
@@ -337,6 +385,21 @@ type operation struct {
 	pending int
 	running bool
 	done    bool
+	// since holds, per pending response, when its event was published
+	// (zero when unknown), for the push latency.
+	since []time.Time
+}
+
+// popSince takes the publication instant of the response just written.
+func (op *operation) popSince() time.Time {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if len(op.since) == 0 {
+		return time.Time{}
+	}
+	t := op.since[0]
+	op.since = op.since[1:]
+	return t
 }
 
 func (c *Conn) start(m message) bool {
@@ -363,6 +426,7 @@ func (c *Conn) start(m message) bool {
 	op := &operation{id: m.ID}
 	c.ops[m.ID] = op
 	c.mu.Unlock()
+	c.obs.OperationStarted(c.proto)
 
 	ctx, cancel := context.WithCancel(connCtx)
 	ctx = graphql.StartOperationTrace(ctx)
@@ -432,6 +496,9 @@ func (op *operation) pump(c *Conn) {
 			return
 		}
 		c.sendNext(op.id, resp)
+		if t := op.popSince(); !t.IsZero() {
+			c.obs.Pushed(c.proto, time.Since(t))
+		}
 	}
 }
 
@@ -453,6 +520,7 @@ func (c *Conn) finish(op *operation, sendComplete bool) {
 	if already {
 		return
 	}
+	c.obs.OperationEnded(c.proto)
 	if op.cancel != nil {
 		op.cancel()
 	}
@@ -590,7 +658,14 @@ func (s *Stream) claimed() bool {
 }
 
 // Ready says one more value (or the channel's close) is waiting.
-func (s *Stream) Ready() {
+func (s *Stream) Ready() { s.ReadySince(time.Time{}) }
+
+// ReadySince is Ready for a value that carries an event published at
+// sent: the push latency is measured from it to the socket write.
+func (s *Stream) ReadySince(sent time.Time) {
+	s.op.mu.Lock()
+	s.op.since = append(s.op.since, sent)
+	s.op.mu.Unlock()
 	s.mu.Lock()
 	if !s.started {
 		s.early++ // before the transport has the response handler

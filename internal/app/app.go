@@ -20,7 +20,9 @@ import (
 	"github.com/sessiond/sessiond/internal/events"
 	"github.com/sessiond/sessiond/internal/expiry"
 	"github.com/sessiond/sessiond/internal/limits"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/internal/retention"
 	"github.com/sessiond/sessiond/internal/secret"
 	"github.com/sessiond/sessiond/internal/session"
 	"github.com/sessiond/sessiond/internal/webhook"
@@ -69,6 +71,14 @@ type Config struct {
 
 	// Webhooks configures webhook delivery (zero fields take defaults).
 	Webhooks webhook.Config
+	// RetainEnded and RetainAudit are how long ended sessions and audit
+	// entries are kept where the environment sets nothing (0: forever);
+	// PurgeEvery is how often the server purges (default 1 hour).
+	RetainEnded, RetainAudit time.Duration
+	PurgeEvery               time.Duration
+
+	// Metrics receives the instance's metrics; nil records none.
+	Metrics *metrics.Metrics
 
 	Logger *slog.Logger
 	// Clock is the time source; nil means the wall clock.
@@ -95,9 +105,14 @@ type App struct {
 	// Webhooks manages endpoints; Dispatcher delivers the outbox.
 	Webhooks   *admin.Service
 	Dispatcher *webhook.Dispatcher
+	Retention  *retention.Service
+	// Metrics is Config.Metrics (nil when none).
+	Metrics *metrics.Metrics
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	stopSched context.CancelFunc
+	schedDone chan struct{}
 }
 
 // Open opens the database, applies migrations, builds the services and
@@ -109,7 +124,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	store, err := db.Open(ctx, db.Config{DSN: cfg.Database, Logger: cfg.Logger, Clock: cfg.Clock, SQLiteSynchronous: cfg.SQLiteSynchronous})
+	dbc := db.Config{DSN: cfg.Database, Logger: cfg.Logger, Clock: cfg.Clock, SQLiteSynchronous: cfg.SQLiteSynchronous}
+	if cfg.Metrics != nil {
+		dbc.Queries = cfg.Metrics
+	}
+	store, err := db.Open(ctx, dbc)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +138,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	scfg := session.Config{ActivityFlush: cfg.ActivityFlush, LoginBudget: cfg.LoginBudget, WarnBefore: cfg.ExpiringSoon}
-	var bus Bus = events.NewMemory()
+	if cfg.Metrics != nil {
+		scfg.Observer = cfg.Metrics
+	}
+	mem := events.NewMemory()
+	if cfg.Metrics != nil {
+		mem.Observer = cfg.Metrics
+	}
+	var bus Bus = mem
 	if store.Dialect() == db.Postgres {
 		// Several instances may share the database: events go through
 		// LISTEN/NOTIFY, one elected instance schedules expiry, and activity
@@ -131,7 +157,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			scfg.ExpiryGrace = scfg.ActivityFlush
 		}
 		if !cfg.NoNotify {
-			bus = events.NewPG(store, store.DSN(), instanceID(), cfg.Logger)
+			var obs events.Observer
+			if cfg.Metrics != nil {
+				obs = cfg.Metrics
+			}
+			bus = events.NewPG(store, store.DSN(), instanceID(), cfg.Logger, obs)
 		}
 	}
 	sessions := session.New(store, bus, cfg.Clock, cfg.Logger, scfg)
@@ -166,9 +196,15 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	keys.OnRotate = func(ctx context.Context) {
 		_ = bus.Publish(ctx, events.Event{Kind: events.EntitlementsChanged})
 	}
+	rcfg := retention.Config{RetainEnded: cfg.RetainEnded, RetainAudit: cfg.RetainAudit, Every: cfg.PurgeEvery}
+	if cfg.Metrics != nil {
+		rcfg.Observer = cfg.Metrics
+	}
 	a := &App{
 		Config: cfg, Directory: dir, Store: store, AdminKeys: keys, Sessions: sessions, Bus: bus, Scheduler: sched,
-		Auth: auth.NewAuthenticator(keys, sessions, ents),
+		Auth:      auth.NewAuthenticator(keys, sessions, ents),
+		Retention: retention.New(store, cfg.Clock, cfg.Logger, rcfg),
+		Metrics:   cfg.Metrics,
 	}
 	a.stop = stop
 	if err := a.openWebhooks(runCtx); err != nil {
@@ -176,9 +212,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		_ = store.Close()
 		return nil, err
 	}
+	// The scheduler has its own stop, so a drain can hand its lock to
+	// another instance while requests still finish here.
+	schedCtx, stopSched := context.WithCancel(runCtx)
+	a.stopSched, a.schedDone = stopSched, make(chan struct{})
 	a.wg.Add(2)
-	go func() { defer a.wg.Done(); sched.Run(runCtx) }()
+	go func() { defer a.wg.Done(); defer close(a.schedDone); sched.Run(schedCtx) }()
 	go func() { defer a.wg.Done(); sessions.RunFlusher(runCtx) }()
+	if cfg.Metrics != nil {
+		if err := a.watchLive(runCtx); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -195,6 +241,9 @@ func (a *App) openWebhooks(ctx context.Context) error {
 	}
 	d := webhook.NewDispatcher(cfg, a.Store, a.Config.Clock, a.Config.Logger, sealer, instanceID())
 	d.Single = a.Store.Dialect() == db.SQLite
+	if m := a.Metrics; m != nil {
+		d.OnAttempt = func(o webhook.Outcome) { m.WebhookDelivered(o.Result(), o.Took) }
+	}
 	a.Webhooks, a.Dispatcher = admin.NewService(a.Store, sealer, a.Config.Clock, a.Config.Logger, cfg, d.Kick, d.EndpointsChanged), d
 	if cfg.Disabled {
 		return nil
@@ -205,6 +254,73 @@ func (a *App) openWebhooks(ctx context.Context) error {
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); d.Run(ctx) }()
 	return nil
+}
+
+// StartRetention purges on Config.PurgeEvery in the background until the
+// app closes. The server starts it; tools that open the app do not.
+func (a *App) StartRetention(ctx context.Context) {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := a.stop
+	a.stop = func() { cancel(); stop() }
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.Retention.Run(runCtx) }()
+}
+
+// liveRebaseEvery is how often the live-session gauge is re-based on a count.
+const liveRebaseEvery = 30 * time.Second
+
+// watchLive keeps the live-session gauge: every instance's CREATED and
+// TERMINATED events move it (so it is cluster-wide on PostgreSQL), and a
+// count over the live-session index re-bases it every liveRebaseEvery, so
+// a scrape never counts and a missed event is corrected.
+func (a *App) watchLive(ctx context.Context) error {
+	m := a.Metrics
+	if _, err := a.Bus.Watch(ctx, events.Filter{}, func(e events.Event) {
+		switch e.Kind {
+		case events.Created:
+			m.LiveChanged(1)
+		case events.Terminated:
+			m.LiveChanged(-1)
+		}
+	}); err != nil {
+		return err
+	}
+	rebase := func() {
+		if n, err := a.Store.CountLiveSessions(ctx); err == nil {
+			m.SetLive(n)
+		} else if ctx.Err() == nil {
+			a.Config.Logger.WarnContext(ctx, "count live sessions for metrics", "err", err)
+		}
+	}
+	rebase()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		t := time.NewTicker(liveRebaseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				rebase()
+			}
+		}
+	}()
+	return nil
+}
+
+// Drain prepares the instance to stop while requests finish: it writes
+// pending activity and stops the expiry scheduler, releasing its lock on
+// PostgreSQL so that another instance takes over at its next try instead
+// of after this one's connection dies. Close still has to be called.
+func (a *App) Drain(ctx context.Context) error {
+	a.stopSched()
+	select {
+	case <-a.schedDone:
+	case <-ctx.Done():
+	}
+	return a.Sessions.Flush(ctx)
 }
 
 // leader adapts the store's advisory lock to the scheduler's Leader.

@@ -44,6 +44,24 @@ type Event struct {
 	At      time.Time
 	// Change is set for EntitlementsChanged.
 	Change Change
+	// Sent is when this instance's bus took the event (its publication
+	// after the commit, or its arrival from another instance), on the
+	// monotonic wall clock: push latency is measured from it.
+	Sent time.Time
+}
+
+// Observer is what a bus reports, for metrics (*metrics.Metrics
+// implements it). Calls run on the publisher's goroutine and must not block.
+type Observer interface {
+	// Published reports n events published by this instance.
+	Published(n int)
+	// Received reports n events received from other instances; lag is the
+	// notification's transit time, negative when unknown.
+	Received(n int, lag time.Duration)
+	// Resynced reports a re-sync: "reconnect" after the listener's
+	// connection was lost, "catch_up" when the periodic check found
+	// terminations that no notification brought.
+	Resynced(kind string)
 }
 
 // Filter selects the events a subscriber receives; empty fields match all.
@@ -197,6 +215,9 @@ func (s *Subscription) Close() { s.cancel() }
 // specific field of their filter, so publishing costs the number of
 // interested subscribers, not the number of all subscribers.
 type Memory struct {
+	// Observer, when set before the bus is used, counts publications.
+	Observer Observer
+
 	mu     sync.RWMutex
 	index  map[indexKey]map[*Subscription]struct{}
 	closed bool
@@ -232,10 +253,18 @@ func NewMemory() *Memory { return &Memory{index: map[indexKey]map[*Subscription]
 // subscriber whose buffer is full is ended with ErrSlowSubscriber instead
 // of blocking the publisher.
 func (m *Memory) Publish(_ context.Context, evs ...Event) error {
+	if m.Observer != nil && len(evs) > 0 {
+		m.Observer.Published(len(evs))
+	}
 	var slow []*Subscription
+	sent := time.Now()
 	m.mu.RLock()
 	for i := range evs {
-		e := &evs[i]
+		ev := evs[i]
+		if ev.Sent.IsZero() {
+			ev.Sent = sent
+		}
+		e := &ev
 		keys := [...]indexKey{{'s', e.Session.ID}, {'u', e.Session.UserID}, {'t', e.Session.TenantID}, {}}
 		n := len(keys)
 		if e.Kind == EntitlementsChanged {

@@ -41,6 +41,7 @@ type PGStore interface {
 // sees each session end once.
 type PG struct {
 	local    *Memory
+	obs      Observer
 	store    PGStore
 	dsn      string
 	instance string
@@ -85,6 +86,9 @@ func (c compact) item() []string {
 type payload struct {
 	Instance string     `json:"i"`
 	Events   [][]string `json:"e"`
+	// Sent is when the notification was sent (Unix microseconds), for the
+	// lag metric; instances that predate it leave it out.
+	Sent int64 `json:"s,omitempty"`
 }
 
 // Batching limits: PostgreSQL refuses payloads of 8000 bytes or more.
@@ -96,11 +100,16 @@ const (
 
 // NewPG starts a PostgreSQL bus: a batcher that sends NOTIFY and a listener
 // on its own connection to dsn. instance names this process in payloads.
-func NewPG(store PGStore, dsn, instance string, log *slog.Logger) *PG {
+//
+// obs, if not nil, is told of publications, receptions and re-syncs.
+func NewPG(store PGStore, dsn, instance string, log *slog.Logger, obs Observer) *PG {
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	seen, _ := lru.New[string, struct{}](200_000)
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &PG{
-		local: NewMemory(), store: store, dsn: dsn, instance: instance, log: log,
+		local: NewMemory(), obs: obs, store: store, dsn: dsn, instance: instance, log: log,
 		queue: make(chan compact, queueCapacity), seen: seen, stop: cancel,
 	}
 	b.wg.Add(2)
@@ -120,6 +129,9 @@ func (b *PG) Publish(ctx context.Context, evs ...Event) error {
 	}
 	if err := b.local.Publish(ctx, fresh...); err != nil {
 		return err
+	}
+	if len(fresh) > 0 {
+		b.obs.Published(len(fresh))
 	}
 	for _, e := range fresh {
 		c := compact{Kind: kindCode(e.Kind), ID: e.Session.ID, At: e.At.UnixMilli(), UserID: e.Session.UserID, TenantID: e.Session.TenantID, Reason: string(e.Session.EndReason)}
@@ -216,7 +228,7 @@ func (b *PG) batch(ctx context.Context) {
 		if len(pending) == 0 {
 			return
 		}
-		body, _ := json.Marshal(payload{Instance: b.instance, Events: pending})
+		body, _ := json.Marshal(payload{Instance: b.instance, Events: pending, Sent: time.Now().UnixMicro()})
 		// Send even while shutting down: these events are committed already.
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -227,7 +239,7 @@ func (b *PG) batch(ctx context.Context) {
 	}
 	// The envelope around the items: {"i":<instance>,"e":[...]}.
 	instance, _ := json.Marshal(b.instance)
-	room := maxPayload - len(instance) - len(`{"i":,"e":[]}`)
+	room := maxPayload - len(instance) - len(`{"i":,"e":[],"s":9999999999999999}`)
 	add := func(c compact) {
 		item := c.item()
 		// Measure the item as it is encoded: JSON escapes some characters
@@ -333,6 +345,8 @@ func (b *PG) listenOnce(ctx context.Context) error {
 		// entitlement rather than guess which.
 		evs = append(evs, Event{Kind: EntitlementsChanged, At: time.Now()})
 		_ = b.local.Publish(ctx, evs...)
+		b.obs.Resynced("reconnect")
+		b.obs.Received(len(evs)-1, -1)
 		b.log.Info("event listener re-synced after a gap", "terminations", len(evs)-1)
 	}
 	nextCatchUp := time.Now().Add(catchUpEvery)
@@ -385,6 +399,8 @@ func (b *PG) catchUp(ctx context.Context) error {
 	}
 	if len(evs) > 0 {
 		b.log.Warn("event listener caught up on terminations it had not been notified of", "count", len(evs))
+		b.obs.Resynced("catch_up")
+		b.obs.Received(len(evs), -1)
 		return b.local.Publish(ctx, evs...)
 	}
 	return nil
@@ -443,5 +459,16 @@ func (b *PG) deliver(ctx context.Context, raw string) {
 			evs = append(evs, ev)
 		}
 	}
+	lag := time.Duration(-1)
+	if p.Sent != 0 {
+		lag = time.Since(time.UnixMicro(p.Sent))
+	}
+	b.obs.Received(len(evs), lag)
 	_ = b.local.Publish(ctx, evs...)
 }
+
+type nopObserver struct{}
+
+func (nopObserver) Published(int)               {}
+func (nopObserver) Received(int, time.Duration) {}
+func (nopObserver) Resynced(string)             {}

@@ -81,7 +81,7 @@ func (c *countingStore) sent() []int {
 
 func newBus(t *testing.T, store PGStore, dsn, name string) *PG {
 	t.Helper()
-	b := NewPG(store, dsn, name, slog.New(slog.DiscardHandler))
+	b := NewPG(store, dsn, name, slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(b.Close)
 	waitUntil(t, name+"'s listener to connect", b.Listening)
 	return b

@@ -64,6 +64,33 @@ type AdminPortal struct {
 	UpdatedAt          *time.Time
 }
 
+// RetentionSettings are the environment's own retention values; nil
+// means "the server's flag" (-retain-ended, -retain-audit). Days; 0 keeps
+// forever.
+type RetentionSettings struct {
+	EndedSessionsDays *int
+	AuditDays         *int
+	UpdatedAt         *time.Time
+}
+
+// RetentionUpdate changes the retention settings: a nil field is left as
+// is; Reset first clears both back to the server's flags.
+type RetentionUpdate struct {
+	EndedSessionsDays *int
+	AuditDays         *int
+	Reset             bool
+}
+
+// RetentionPolicy is the retention in force: the environment's values
+// where set, else the server's flags.
+type RetentionPolicy struct {
+	EndedSessionsDays    int
+	AuditDays            int
+	EndedSessionsDaysSet bool
+	AuditDaysSet         bool
+	UpdatedAt            *time.Time
+}
+
 // ActorKind says who made a change.
 type ActorKind string
 

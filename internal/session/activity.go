@@ -65,7 +65,10 @@ func (s *Service) Flush(ctx context.Context) error {
 	}
 	s.forgetWritten(now)
 	s.mu.Unlock()
-	if err := s.store.TouchSessions(ctx, batch); err != nil {
+	start := time.Now() // a duration for metrics, not a domain instant
+	err := s.store.TouchSessions(ctx, batch)
+	s.obs.ActivityFlushed(len(batch), time.Since(start))
+	if err != nil {
 		// Put the batch back so no activity is lost; newer entries win.
 		s.mu.Lock()
 		for id, t := range batch {

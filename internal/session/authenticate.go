@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/sessiond/sessiond/internal/apperr"
@@ -22,7 +23,32 @@ func (s *Service) Authenticate(ctx context.Context, token string) (model.Session
 // AuthenticateHash is Authenticate for a token known by its hash: open
 // connections revalidate their session this way without keeping the token.
 func (s *Service) AuthenticateHash(ctx context.Context, hash string) (model.Session, error) {
-	ses, ok := s.cache.Get(hash)
+	ses, hit, err := s.authenticateHash(ctx, hash)
+	s.obs.Validated(validationResult(err), hit)
+	return ses, err
+}
+
+// validationResult names a validation's outcome for metrics.
+func validationResult(err error) string {
+	var e *apperr.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &e) && e.Code == apperr.Unauthenticated && e.Reason != "":
+		return "ended"
+	case apperr.CodeOf(err) == apperr.Unauthenticated:
+		return "unknown"
+	}
+	return "error"
+}
+
+func (s *Service) authenticateHash(ctx context.Context, hash string) (model.Session, bool, error) {
+	ses, hit := s.cache.Get(hash)
+	ses, err := s.validate(ctx, hash, ses, hit)
+	return ses, hit, err
+}
+
+func (s *Service) validate(ctx context.Context, hash string, ses model.Session, ok bool) (model.Session, error) {
 	if ok && !s.withPending(ses).LiveAt(s.clock.Now(), 0) {
 		// The copy may predate activity written since (a flush drops the
 		// pending activity it would be seen through, and other instances

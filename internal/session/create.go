@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/apperr"
 	"github.com/sessiond/sessiond/internal/device"
 
 	"github.com/sessiond/sessiond/internal/events"
@@ -30,6 +31,16 @@ type Client struct {
 // concurrency limit, the user's oldest sessions there end with
 // CONCURRENT_SESSION_LIMIT. NOT_FOUND when the user is not a member.
 func (s *Service) Create(ctx context.Context, actor model.Actor, userID, tenantID string, c Client) (Grant, error) {
+	g, err := s.create(ctx, actor, userID, tenantID, c)
+	code := ""
+	if err != nil {
+		code = string(apperr.CodeOf(err))
+	}
+	s.obs.SessionCreated(code)
+	return g, err
+}
+
+func (s *Service) create(ctx context.Context, actor model.Actor, userID, tenantID string, c Client) (Grant, error) {
 	// The user's sessions past their idle deadline end here: judge them by
 	// their latest activity, so write it first. A failed write is retried
 	// by the flusher; it must not fail the login.

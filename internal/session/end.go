@@ -63,16 +63,21 @@ func (s *Service) ended(ctx context.Context, ended []model.Session) {
 		return
 	}
 	evs := make([]events.Event, len(ended))
+	byReason := map[model.EndReason]int{}
 	s.mu.Lock()
 	for i, ses := range ended {
 		delete(s.pending, ses.ID)
 		delete(s.written, ses.ID)
+		byReason[ses.EndReason]++
 
 		evs[i] = events.Event{Kind: events.Terminated, Session: ses, At: *ses.EndedAt}
 	}
 	s.mu.Unlock()
 	for _, ses := range ended {
 		s.cache.Remove(ses.TokenHash)
+	}
+	for r, n := range byReason {
+		s.obs.SessionsEnded(string(r), n)
 	}
 	s.publish(ctx, evs...)
 }

@@ -44,6 +44,7 @@ func (s *Service) warnDue(ctx context.Context, now time.Time) error {
 				evs[i] = events.Event{Kind: events.ExpiringSoon, Session: s.withPending(warned[i]), At: now}
 			}
 			s.publish(ctx, evs...)
+			s.obs.ExpiringSoonSent(len(warned))
 		}
 		if len(warned) < dueBatch {
 			return nil
@@ -84,6 +85,14 @@ func (s *Service) endDue(ctx context.Context, due []model.Session, dueBy time.Ti
 	ended, err := s.store.EndDueSessions(ctx, ids, dueBy)
 	if err != nil {
 		return nil, err
+	}
+	// An expired session ends at its deadline: the lag is how late the
+	// end was written.
+	now := s.clock.Now()
+	for _, e := range ended {
+		if e.EndedAt != nil {
+			s.obs.Expired(now.Sub(*e.EndedAt))
+		}
 	}
 	s.ended(ctx, ended)
 	return ended, nil

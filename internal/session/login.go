@@ -43,6 +43,28 @@ type LoginInput struct {
 // step with the budget's check, so parallel guesses cannot all pass the
 // check before any is counted; a right password refunds it.
 func (s *Service) Login(ctx context.Context, in LoginInput) (Grant, error) {
+	g, err := s.login(ctx, in)
+	s.obs.Login(loginResult(err))
+	return g, err
+}
+
+// loginResult names a login's outcome for metrics.
+func loginResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch apperr.CodeOf(err) {
+	case apperr.Unauthenticated:
+		return "bad_credentials"
+	case apperr.RateLimited:
+		return "rate_limited"
+	case apperr.BadUserInput:
+		return "invalid"
+	}
+	return "error"
+}
+
+func (s *Service) login(ctx context.Context, in LoginInput) (Grant, error) {
 	now := s.clock.Now()
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	attempt, err := s.reserve(ctx, email, in.Client.IPAddress)

@@ -71,7 +71,42 @@ type Config struct {
 	// old) is honoured. Zero for a single instance, which flushes its own
 	// activity before it expires anything.
 	ExpiryGrace time.Duration
+	// Observer is told what happens, for metrics (nil: nobody).
+	Observer Observer
 }
+
+// Observer is what the session lifecycle reports, for metrics
+// (*metrics.Metrics implements it). Calls must be cheap and never block:
+// they run on the request path.
+type Observer interface {
+	// SessionCreated reports a creation: code is "" on success, else the
+	// error's code.
+	SessionCreated(code string)
+	// SessionsEnded reports n sessions this instance ended for reason.
+	SessionsEnded(reason string, n int)
+	// Expired reports a session ended at its deadline, lag after it.
+	Expired(lag time.Duration)
+	// ExpiringSoonSent reports n EXPIRING_SOON warnings published.
+	ExpiringSoonSent(n int)
+	// Login reports a password login: ok, bad_credentials, rate_limited,
+	// invalid or error.
+	Login(result string)
+	// Validated reports a token validation: ok, unknown, ended or error,
+	// and whether the token cache answered.
+	Validated(result string, cacheHit bool)
+	// ActivityFlushed reports a flush of n sessions' activity.
+	ActivityFlushed(n int, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SessionCreated(string)              {}
+func (nopObserver) SessionsEnded(string, int)          {}
+func (nopObserver) Expired(time.Duration)              {}
+func (nopObserver) ExpiringSoonSent(int)               {}
+func (nopObserver) Login(string)                       {}
+func (nopObserver) Validated(string, bool)             {}
+func (nopObserver) ActivityFlushed(int, time.Duration) {}
 
 // Service is the session lifecycle.
 type Service struct {
@@ -80,6 +115,7 @@ type Service struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	cfg    Config
+	obs    Observer
 	ua     *useragent.Parser
 	cache  *expirable.LRU[string, model.Session]
 	logins *loginBudget
@@ -113,9 +149,12 @@ func New(store Store, bus events.Bus, clk clock.Clock, log *slog.Logger, cfg Con
 	if cfg.LoginBudget == (ratelimit.Budget{}) {
 		cfg.LoginBudget = ratelimit.DefaultBudget()
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	dummy, _ := secret.HashPassword(secret.NewToken("dummy"))
 	s := &Service{
-		store: store, bus: bus, clock: clk, log: log, cfg: cfg,
+		store: store, bus: bus, clock: clk, log: log, cfg: cfg, obs: cfg.Observer,
 		ua:        useragent.NewParser(),
 		cache:     expirable.NewLRU[string, model.Session](100_000, nil, cfg.CacheTTL),
 		logins:    &loginBudget{Limiter: ratelimit.New(cfg.LoginBudget, store)},

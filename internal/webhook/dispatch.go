@@ -119,6 +119,23 @@ type Outcome struct {
 	Disable *DisabledReason
 	// Release hands an unattempted claim back: only the lease is dropped.
 	Release bool
+	// Took is how long the attempt's request took (not stored).
+	Took time.Duration
+}
+
+// Result names an attempt's outcome in one bounded word, for metrics and
+// logs: delivered, retrying, failed (no retry left) or disabled.
+func (o Outcome) Result() string {
+	switch {
+	case o.Disable != nil:
+		return "disabled"
+	case o.Status == Delivered:
+		return "delivered"
+	case o.Status == Pending:
+		return "retrying"
+	default:
+		return "failed"
+	}
 }
 
 // Outbox is what the dispatcher needs of the store.
@@ -472,8 +489,9 @@ func (d *Dispatcher) Signature(ep Endpoint, msgID string, at time.Time, body []b
 func (d *Dispatcher) attempt(ctx context.Context, c Claim) Outcome {
 	del, ep := c.Delivery, c.Endpoint
 	now := d.clock.Now()
+	start := time.Now() // the request's own duration, whatever the clock
 	code, retryAfter, err := d.send(ctx, ep, del, now)
-	out := Outcome{DeliveryID: del.ID, EndpointID: ep.ID, At: now, Attempts: del.Attempts + 1}
+	out := Outcome{DeliveryID: del.ID, EndpointID: ep.ID, At: now, Attempts: del.Attempts + 1, Took: time.Since(start)}
 	if err == nil {
 		out.StatusCode = &code
 	}

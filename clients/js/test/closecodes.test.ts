@@ -68,6 +68,16 @@ describe('close codes', () => {
     expect(c.getState().status).toBe('signed-in');
   });
 
+  test('1012 (service restart: an instance draining) reconnects and ends nothing', async () => {
+    script = (n, ws) => {
+      if (n === 0) ws.close(1012, 'service restart: reconnect');
+    };
+    const c = await signedIn();
+    await waitFor('a second connection', () => connections >= 2 && c.connected);
+    expect(c.ends).toEqual([]);
+    expect(c.getState().status).toBe('signed-in');
+  });
+
   test('4403 for a session the server still calls live ends nothing, and reconnects later', async () => {
     script = (n, ws) => {
       if (n === 0) ws.close(4403, 'session ended: REVOKED_BY_ADMIN');
