@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/graph/graphtest"
 )
 
@@ -392,7 +393,10 @@ func TestConcurrencyLimit(t *testing.T) {
 	})
 
 	t.Run("concurrent logins never leave more sessions than the limit", func(t *testing.T) {
-		s := graphtest.Start(t)
+		// 20 argon2id checks queue for a few hash slots; under -race on a
+		// busy machine the last can wait past the default 30 s request
+		// budget and be refused as busy, which is not what this tests.
+		s := graphtest.Start(t, graphtest.WithLimits(func(l *graph.Limits) { l.RequestTimeout = 5 * time.Minute }))
 		w := s.NewWorkspace("race")
 		setPolicy(t, s, w.TenantID, limit(3))
 		const n = 20
