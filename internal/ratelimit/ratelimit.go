@@ -162,11 +162,16 @@ func (b Budget) Refund(cur, before, after Counters, now time.Time) Counters {
 			return cur // a new window started since: nothing of ours is left
 		}
 		cur.Failures--
-		if cur.NotBefore.Equal(after.NotBefore) {
-			cur.NotBefore = before.NotBefore
-		}
-		if cur.Failures == 0 {
+		switch {
+		case cur.Failures == 0:
 			return Counter{}
+		case cur.Failures < max(p.Free, 1):
+			// Below the free count no failure imposes a wait (see fail).
+			// Refunds arrive in any order: the wait may have been set by
+			// another refunded attempt, and must not outlive it.
+			cur.NotBefore = time.Time{}
+		case cur.NotBefore.Equal(after.NotBefore):
+			cur.NotBefore = before.NotBefore
 		}
 		return cur
 	}

@@ -208,3 +208,41 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("pruned %d, %d left; want 3 and 0", n, h.m.Len())
 	}
 }
+
+// Right passwords checked in parallel are refunded in whatever order their
+// checks finish. The wait one of them set must go with the refunds: here
+// the fourth attempt of a client sets its wait and the first is refunded
+// before it. Before this was fixed, the wait outlived every refund, and
+// twenty parallel right-password logins of one person from one address
+// were refused "too many failed logins".
+func TestRefundsInAnyOrderLeaveNoWait(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	var held []*Attempt
+	for i := range budget.Client.Free {
+		a, wait, err := h.l.Reserve(ctx, fmt.Sprintf("user%d", i), "ip1", t0)
+		if err != nil || wait != 0 {
+			t.Fatalf("attempt %d: wait %v err %v", i, wait, err)
+		}
+		held = append(held, a)
+	}
+	h.refused("other", "ip1", t0, time.Second) // the client's free attempts are all in flight
+	if err := h.l.Refund(ctx, held[0], t0); err != nil {
+		t.Fatal(err)
+	}
+	// One attempt fewer counted: the state is as if the first had never
+	// been made, so the next goes at once.
+	a, wait, err := h.l.Reserve(ctx, "other", "ip1", t0)
+	if err != nil || wait != 0 {
+		t.Fatalf("after one refund: wait %v err %v, want allowed", wait, err)
+	}
+	held = append(held[1:], a)
+	for i := len(held) - 1; i >= 0; i-- { // the newest first
+		if err := h.l.Refund(ctx, held[i], t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range budget.Client.Free - 1 {
+		h.fail(fmt.Sprintf("later%d", i), "ip1", t0)
+	}
+}

@@ -69,3 +69,21 @@ func (f *inflight) end(key string) {
 	}
 	fl.done = make(chan struct{})
 }
+
+// cancel takes back a begin whose reservation was refused: that attempt
+// checked no password, so it wakes no one, except when it was the last
+// mark for key, so that an attempt that saw it and waits is not left
+// waiting for a completion that will never come.
+func (f *inflight) cancel(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl := f.m[key]
+	if fl == nil {
+		return
+	}
+	fl.n--
+	if fl.n == 0 {
+		close(fl.done)
+		delete(f.m, key)
+	}
+}

@@ -142,15 +142,21 @@ const maxReserveRetries = 32
 // the in-flight mark of an attempt it got.
 func (s *Service) reserve(ctx context.Context, email, ip string) (*ratelimit.Attempt, error) {
 	for try := 0; ; try++ {
+		// The attempt is marked in flight before its reservation is
+		// counted: an attempt refused because of this one then always
+		// finds the mark and waits for its outcome, instead of slipping
+		// between the count and the mark and being refused outright.
+		s.logins.inflight.begin(email)
 		_, before := s.logins.inflight.watch(email)
 		attempt, wait, err := s.logins.Reserve(ctx, email, ip, s.clock.Now())
 		if err != nil {
+			s.logins.inflight.cancel(email)
 			return nil, err
 		}
 		if wait == 0 {
-			s.logins.inflight.begin(email)
 			return attempt, nil
 		}
+		s.logins.inflight.cancel(email)
 		done, after := s.logins.inflight.watch(email)
 		if try >= maxReserveRetries || (done == nil && after == before) {
 			secs := int((wait + time.Second - 1) / time.Second)
