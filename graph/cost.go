@@ -108,7 +108,7 @@ func (c *costLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 	if oc.Operation == nil || c.max <= 0 {
 		return nil
 	}
-	w := costWalker{es: c.es, schema: c.es.Schema(), vars: oc.Variables, memo: map[fragmentAt]int{}}
+	w := costWalker{es: c.es, schema: c.es.Schema(), vars: oc.Variables}
 	if cost := w.set(ctx, oc.Operation.SelectionSet); cost > c.max {
 		return limitError(oc.Operation.Position, "complexity", "the operation costs %d; the limit is %d (a field costs 1, a list its page size, or %d, times its selection)", cost, c.max, assumedListSize)
 	}
@@ -145,6 +145,9 @@ func (w *costWalker) set(ctx context.Context, set ast.SelectionSet) int {
 			key := fragmentAt{s.Name, w.page}
 			cost, ok := w.memo[key]
 			if !ok {
+				if w.memo == nil { // made at the first spread: most operations have none
+					w.memo = map[fragmentAt]int{}
+				}
 				w.memo[key] = 0 // cycles were refused before; stay finite anyway
 				cost = w.set(ctx, s.Definition.SelectionSet)
 				w.memo[key] = cost
@@ -175,17 +178,22 @@ func (w *costWalker) field(ctx context.Context, f *ast.Field) int {
 	if f.ObjectDefinition == nil {
 		return satAdd(1, child)
 	}
-	types := []*ast.Definition{f.ObjectDefinition}
 	if k := f.ObjectDefinition.Kind; k == ast.Interface || k == ast.Union {
-		types = w.schema.GetPossibleTypes(f.ObjectDefinition) // the costliest implementation counts
-	}
-	cost := 0
-	for _, t := range types {
-		c, ok := w.es.Complexity(ctx, t.Name, f.Name, child, args)
-		if !ok || c < 1 {
-			c = satAdd(1, child)
+		cost := 0
+		for _, t := range w.schema.GetPossibleTypes(f.ObjectDefinition) { // the costliest implementation counts
+			cost = max(cost, w.complexity(ctx, t.Name, f.Name, child, args))
 		}
-		cost = max(cost, c)
+		return cost
 	}
-	return cost
+	return w.complexity(ctx, f.ObjectDefinition.Name, f.Name, child, args)
+}
+
+// complexity is the schema's complexity function for typeName.field, or
+// 1 plus the selection where none is set.
+func (w *costWalker) complexity(ctx context.Context, typeName, field string, child int, args map[string]any) int {
+	c, ok := w.es.Complexity(ctx, typeName, field, child, args)
+	if !ok || c < 1 {
+		return satAdd(1, child)
+	}
+	return c
 }

@@ -27,7 +27,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil || d.max <= 0 {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]int{}); depth > d.max {
+	if depth := selectionDepth(oc.Operation.SelectionSet, new(map[string]int)); depth > d.max {
 		return &gqlerror.Error{
 			Message:    fmt.Sprintf("the operation is nested %d levels deep; the limit is %d", depth, d.max),
 			Extensions: map[string]any{"code": errcode.ValidationFailed}, // answered 400; the presenter shows BAD_USER_INPUT
@@ -40,8 +40,10 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 // remembered in memo: its depth does not depend on where it is spread, and
 // walking it again at every spread is exponential in a document whose
 // fragments each spread the next one twice. A fragment met again while it
-// is being measured (a cycle, refused by validation) counts as 0.
-func selectionDepth(set ast.SelectionSet, memo map[string]int) int {
+// is being measured (a cycle, refused by validation) counts as 0. The map
+// is made at the first spread: most operations have none, and this check
+// runs on every request.
+func selectionDepth(set ast.SelectionSet, memo *map[string]int) int {
 	deepest := 0
 	for _, sel := range set {
 		d := 0
@@ -58,10 +60,13 @@ func selectionDepth(set ast.SelectionSet, memo map[string]int) int {
 				continue
 			}
 			var ok bool
-			if d, ok = memo[s.Name]; !ok {
-				memo[s.Name] = 0 // while measuring: a cycle stops here
+			if d, ok = (*memo)[s.Name]; !ok {
+				if *memo == nil {
+					*memo = map[string]int{}
+				}
+				(*memo)[s.Name] = 0 // while measuring: a cycle stops here
 				d = selectionDepth(s.Definition.SelectionSet, memo)
-				memo[s.Name] = d
+				(*memo)[s.Name] = d
 			}
 		}
 		deepest = max(deepest, d)
