@@ -51,7 +51,7 @@ func registerLimitFlags(fs *flag.FlagSet, getenv func(string) string) *limitFlag
 	intVar(&l.MaxErrors, "max-errors", "SESSIOND_MAX_ERRORS", d.MaxErrors, "errors shown per response; the rest are counted in one")
 	intVar(&lf.queryCacheMiB, "query-cache-mb", "SESSIOND_QUERY_CACHE_MB", int(d.QueryCacheBytes>>20), "memory for parsed documents, in MiB")
 	durVar(&l.RequestTimeout, "request-timeout", "SESSIOND_REQUEST_TIMEOUT", d.RequestTimeout, "time budget of one HTTP query or mutation")
-	durVar(&l.BodyReadTimeout, "body-read-timeout", "SESSIOND_BODY_READ_TIMEOUT", d.BodyReadTimeout, "time allowed to send a request body")
+	durVar(&l.BodyReadTimeout, "body-read-timeout", "SESSIOND_BODY_READ_TIMEOUT", d.BodyReadTimeout, "time allowed to send a request (headers and body)")
 	intVar(&l.WSConnsPerIP, "ws-conns-per-ip", "SESSIOND_WS_CONNS_PER_IP", d.WSConnsPerIP, "open websockets per client address")
 	intVar(&l.WSConns, "ws-conns", "SESSIOND_WS_CONNS", d.WSConns, "open websockets per instance")
 	intVar(&l.WSSubscriptions, "ws-subscriptions", "SESSIOND_WS_SUBSCRIPTIONS", d.WSSubscriptions, "running operations per websocket")

@@ -127,15 +127,22 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer cancelRequests()
 	h := graph.NewServerWith(a, graph.ServerOptions{ServeMetrics: cfg.metricsAddr == "", MetricsToken: cfg.metricsToken})
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:     h,
+		IdleTimeout: 120 * time.Second,
 		// Tokens and cookies fit many times over; bigger headers are refused
 		// with 431 before any handler runs.
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return baseCtx },
 	}
+	graph.ConfigureServer(srv, a.Config.Limits) // header and body read deadlines
+	// The listeners are bound already; log before serving so that anyone who
+	// got an answer has seen the line (scripts and tests wait on either).
+	attrs := []any{"addr", ln.Addr().String(), "database", redactDSN(cfg.database), "playground", "http://localhost" + portOf(ln.Addr().String()) + "/"}
+	if metricsLn != nil {
+		attrs = append(attrs, "metrics", metricsLn.Addr().String())
+	}
+	log.Info("sessiond listening", attrs...)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	var metricsSrv *http.Server
@@ -145,11 +152,6 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.Serve(metricsLn) }()
 	}
-	attrs := []any{"addr", ln.Addr().String(), "database", redactDSN(cfg.database), "playground", "http://localhost" + portOf(ln.Addr().String()) + "/"}
-	if metricsLn != nil {
-		attrs = append(attrs, "metrics", metricsLn.Addr().String())
-	}
-	log.Info("sessiond listening", attrs...)
 
 	select {
 	case err := <-errc:

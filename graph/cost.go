@@ -87,7 +87,13 @@ func satMul(a, b int) int {
 type costLimit struct {
 	max int
 	es  graphql.ExecutableSchema
+	// costed holds the fields that have a complexity function. The
+	// generated Complexity allocates on every call (a string key and an
+	// execution context), so the walker asks it only about these.
+	costed map[typeField]bool
 }
+
+type typeField struct{ typ, field string }
 
 var _ interface {
 	graphql.HandlerExtension
@@ -98,6 +104,19 @@ func (*costLimit) ExtensionName() string { return "CostLimit" }
 
 func (c *costLimit) Validate(es graphql.ExecutableSchema) error {
 	c.es = es
+	c.costed = map[typeField]bool{}
+	for _, t := range es.Schema().Types {
+		if t.Kind != ast.Object {
+			continue
+		}
+		for _, f := range t.Fields {
+			// Every costed field's arguments are optional, so asking with
+			// none answers whether a function is set.
+			if _, ok := es.Complexity(context.Background(), t.Name, f.Name, 1, nil); ok {
+				c.costed[typeField{t.Name, f.Name}] = true
+			}
+		}
+	}
 	return nil
 }
 
@@ -108,7 +127,7 @@ func (c *costLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 	if oc.Operation == nil || c.max <= 0 {
 		return nil
 	}
-	w := costWalker{es: c.es, schema: c.es.Schema(), vars: oc.Variables}
+	w := costWalker{es: c.es, costed: c.costed, schema: c.es.Schema(), vars: oc.Variables}
 	if cost := w.set(ctx, oc.Operation.SelectionSet); cost > c.max {
 		return limitError(oc.Operation.Position, "complexity", "the operation costs %d; the limit is %d (a field costs 1, a list its page size, or %d, times its selection)", cost, c.max, assumedListSize)
 	}
@@ -117,6 +136,7 @@ func (c *costLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 
 type costWalker struct {
 	es     graphql.ExecutableSchema
+	costed map[typeField]bool
 	schema *ast.Schema
 	vars   map[string]any
 	memo   map[fragmentAt]int
@@ -191,6 +211,9 @@ func (w *costWalker) field(ctx context.Context, f *ast.Field) int {
 // complexity is the schema's complexity function for typeName.field, or
 // 1 plus the selection where none is set.
 func (w *costWalker) complexity(ctx context.Context, typeName, field string, child int, args map[string]any) int {
+	if !w.costed[typeField{typeName, field}] {
+		return satAdd(1, child)
+	}
 	c, ok := w.es.Complexity(ctx, typeName, field, child, args)
 	if !ok || c < 1 {
 		return satAdd(1, child)

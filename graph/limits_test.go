@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -206,34 +207,14 @@ func TestHTTPLimits(t *testing.T) {
 		}
 	})
 
-	t.Run("a body trickled byte by byte is cut at the read deadline", func(t *testing.T) {
-		conn, err := net.Dial("tcp", s.HTTP.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		body := queryBody("{ __typename }")
-		fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
-		answered := make(chan string, 1)
-		go func() {
-			b, _ := io.ReadAll(conn) // until the server answers and closes
-			answered <- string(b)
-		}()
-		for i := 0; i < len(body); i++ {
-			select {
-			case got := <-answered:
-				if i == 0 || strings.Contains(got, `"Query"`) {
-					t.Fatalf("want the trickle cut with an error, got %q after %d bytes", got, i)
-				}
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if _, err := conn.Write([]byte{body[i]}); err != nil {
-				return // the server closed the connection
-			}
-		}
-		t.Fatalf("the whole body was accepted at one byte per 100 ms; want it cut after 300 ms")
-	})
+	// sessiond's own server bounds the read (graph.ConfigureServer); a
+	// server that does not, as an embedder might run, leaves it to the
+	// handler. Both must cut the trickle.
+	plain := httptest.NewServer(s.Graph)
+	t.Cleanup(plain.Close)
+	for name, addr := range map[string]string{"configured server": s.HTTP.Listener.Addr().String(), "plain server": plain.Listener.Addr().String()} {
+		t.Run("a body trickled byte by byte is cut at the read deadline, "+name, func(t *testing.T) { trickle(t, addr) })
+	}
 
 	t.Run("decode errors speak of the request, not of Go types", func(t *testing.T) {
 		for body, want := range map[string]string{
@@ -402,4 +383,36 @@ func TestWebsocketLimits(t *testing.T) {
 		other.subscribe("1", "{ __typename }", nil)
 		other.expect("next")
 	})
+}
+
+// trickle sends a request body to addr at one byte per 100 ms and requires
+// the server to answer with an error (a body read deadline of 300 ms)
+// before the body is complete.
+func trickle(t *testing.T, addr string) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := queryBody("{ __typename }")
+	fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	answered := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(conn) // until the server answers and closes
+		answered <- string(b)
+	}()
+	for i := 0; i < len(body); i++ {
+		select {
+		case got := <-answered:
+			if i == 0 || strings.Contains(got, `"Query"`) {
+				t.Fatalf("want the trickle cut with an error, got %q after %d bytes", got, i)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if _, err := conn.Write([]byte{body[i]}); err != nil {
+			return // the server closed the connection
+		}
+	}
+	t.Fatalf("the whole body was accepted at one byte per 100 ms; want it cut after 300 ms")
 }

@@ -123,6 +123,7 @@ func start(ctx context.Context, cfg app.Config) (*instance, error) {
 		return nil, err
 	}
 	srv := &http.Server{Handler: graph.NewServer(a)}
+	graph.ConfigureServer(srv, a.Config.Limits) // as server.go does
 	go func() { _ = srv.Serve(ln) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
 	return &instance{app: a, srv: srv, url: "http://" + ln.Addr().String() + "/graphql", key: key, dir: dir, client: &http.Client{Transport: tr}}, nil

@@ -88,7 +88,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("open app: %v", err)
 	}
 	h := graph.NewServer(a)
-	hs := httptest.NewServer(h)
+	hs := httptest.NewUnstartedServer(h)
+	graph.ConfigureServer(hs.Config, cfg.Limits) // as server.go does
+	hs.Start()
 	s := &Server{t: t, App: a, Graph: h, HTTP: hs, URL: hs.URL + "/graphql", AdminKey: cfg.AdminKey, DBPath: cfg.Database, BaseSubscribers: a.Bus.Subscribers()}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
