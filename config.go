@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/metrics"
 )
 
 // config is the server's configuration, from flags and environment.
@@ -35,6 +37,7 @@ type config struct {
 
 	metricsAddr     string
 	metricsToken    string
+	metricsMaxAge   time.Duration
 	retainEnded     daysDuration
 	retainAudit     daysDuration
 	purgeEvery      time.Duration
@@ -89,6 +92,7 @@ func flagSet(name string, c *config, getenv func(string) string) (*flag.FlagSet,
 // registerOpsFlags adds the operations flags: metrics, retention, shutdown.
 func registerOpsFlags(fs *flag.FlagSet, c *config, getenv func(string) string) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", getenv("SESSIOND_METRICS_ADDR"), "serve GET /metrics on this address instead of the main listener (e.g. 127.0.0.1:9090) (SESSIOND_METRICS_ADDR)")
+	fs.DurationVar(&c.metricsMaxAge, "metrics-max-age", envDuration(getenv, "SESSIOND_METRICS_MAX_AGE", metrics.DefaultMaxAge), "serve one rendering of /metrics to every scrape within this long of it, so several scrapers cost one; 0 renders each scrape (SESSIOND_METRICS_MAX_AGE)")
 	c.retainEnded = daysDuration(30 * day)
 	c.retainAudit = daysDuration(365 * day)
 	for _, v := range []struct {

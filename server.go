@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// base context is cancelled only when the shutdown timeout runs out.
 	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	h := graph.NewServerWith(a, graph.ServerOptions{ServeMetrics: cfg.metricsAddr == "", MetricsToken: cfg.metricsToken})
+	h := graph.NewServerWith(a, graph.ServerOptions{ServeMetrics: cfg.metricsAddr == "", MetricsToken: cfg.metricsToken, MetricsMaxAge: cfg.metricsMaxAge})
 	srv := &http.Server{
 		Handler:     h,
 		IdleTimeout: 120 * time.Second,
@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	var metricsSrv *http.Server
 	if metricsLn != nil {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", a.Metrics.Handler(cfg.metricsToken))
+		mux.Handle("GET /metrics", a.Metrics.Handler(metrics.HandlerOpts{Token: cfg.metricsToken, MaxAge: cfg.metricsMaxAge}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.Serve(metricsLn) }()
 	}

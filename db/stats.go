@@ -52,6 +52,10 @@ func (d *DB) Stats() Stats {
 	return Stats{Reads: d.stats.reads.Load(), Writes: d.stats.writes.Load()}
 }
 
+// Writes is Stats().Writes: the INSERT, UPDATE and DELETE statements run
+// since Open (the retention purge backs off while it grows).
+func (d *DB) Writes() uint64 { return d.stats.writes.Load() }
+
 // ImportSessions stores existing sessions as they are (deadlines included),
 // in batches, e.g. to migrate from another provider or to load-test. Each
 // session needs an id, a token hash, and a user who is a member of its tenant.

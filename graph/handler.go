@@ -94,6 +94,9 @@ type Options struct {
 	// MetricsToken when that is set.
 	ServeMetrics bool
 	MetricsToken string
+	// MetricsMaxAge serves one rendering of /metrics to every scrape
+	// within it (see metrics.HandlerOpts); zero renders each scrape.
+	MetricsMaxAge time.Duration
 }
 
 func (c *Options) defaults() {
@@ -135,6 +138,8 @@ type ServerOptions struct {
 	ServeMetrics bool
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+	// MetricsMaxAge: see Options.MetricsMaxAge.
+	MetricsMaxAge time.Duration
 }
 
 // NewServerWith is NewServer with options.
@@ -146,7 +151,7 @@ func NewServerWith(a *app.App, o ServerOptions) *Server {
 		Ready: a.Store.Ping, Metrics: a.Metrics, Retention: a.Retention,
 	}, Options{Logger: c.Logger, AllowedOrigins: c.AllowedOrigins, InitTimeout: c.WebsocketInitTimeout, KeepAlive: c.WebsocketKeepAlive,
 		Limits: c.Limits, MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, FrameAncestors: c.FrameAncestors,
-		ServeMetrics: o.ServeMetrics && a.Metrics != nil, MetricsToken: o.MetricsToken})
+		ServeMetrics: o.ServeMetrics && a.Metrics != nil, MetricsToken: o.MetricsToken, MetricsMaxAge: o.MetricsMaxAge})
 }
 
 // NewHandler returns the HTTP handler serving the GraphQL API on /graphql,
@@ -241,7 +246,7 @@ func NewHandler(deps Deps, cfg Options) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if cfg.ServeMetrics && deps.Metrics != nil {
-		mux.Handle("GET /metrics", deps.Metrics.Handler(cfg.MetricsToken))
+		mux.Handle("GET /metrics", deps.Metrics.Handler(metrics.HandlerOpts{Token: cfg.MetricsToken, MaxAge: cfg.MetricsMaxAge}))
 	}
 	return &Server{Handler: logRequests(log, mux), drain: drain}
 }

@@ -43,6 +43,7 @@ import (
 
 	"github.com/sessiond/sessiond/graph"
 	"github.com/sessiond/sessiond/internal/app"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/secret"
 )
@@ -122,8 +123,9 @@ func start(ctx context.Context, cfg app.Config) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: graph.NewServer(a)}
-	graph.ConfigureServer(srv, a.Config.Limits) // as server.go does
+	// As server.go does with its defaults.
+	srv := &http.Server{Handler: graph.NewServerWith(a, graph.ServerOptions{ServeMetrics: a.Metrics != nil, MetricsMaxAge: metrics.DefaultMaxAge})}
+	graph.ConfigureServer(srv, a.Config.Limits)
 	go func() { _ = srv.Serve(ln) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
 	return &instance{app: a, srv: srv, url: "http://" + ln.Addr().String() + "/graphql", key: key, dir: dir, client: &http.Client{Transport: tr}}, nil

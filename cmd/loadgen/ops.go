@@ -36,6 +36,7 @@ func scrapeScenario(args []string) error {
 	d := fs.Duration("duration", 10*time.Second, "duration of each measured run")
 	scrapes := fs.Int("scrapes", 1000, "scrapes of /metrics spread over each scraped run")
 	rounds := fs.Int("rounds", 3, "alternating rounds of each kind")
+	path := fs.String("path", "/metrics", "what the scraper reads (e.g. /healthz, as a control: the cost of any request at that rate from another process)")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 	in, err := start(ctx, app.Config{Metrics: metrics.New()})
@@ -51,7 +52,7 @@ func scrapeScenario(args []string) error {
 	if err != nil {
 		return err
 	}
-	metricsURL := strings.TrimSuffix(in.url, "/graphql") + "/metrics"
+	metricsURL := strings.TrimSuffix(in.url, "/graphql") + *path
 	// scrape has a separate process (this binary's scrape-client) read
 	// /metrics n times during the run, as Prometheus would from elsewhere:
 	// its CPU is not this process's, though it shares the machine.
@@ -120,9 +121,9 @@ func scrapeScenario(args []string) error {
 		}
 	}
 	perReq := func(cpu time.Duration, r result) time.Duration { return cpu / time.Duration(max(r.requests, 1)) }
-	fmt.Printf("full validation on SQLite, %d clients, %d×%s per kind (ABBA); scraped runs read /metrics %d times each (%d in all, %d bytes a scrape);\n"+
+	fmt.Printf("full validation on SQLite, %d clients, %d×%s per kind (ABBA); scraped runs read %s %d times each (%d in all, %d bytes a scrape);\n"+
 		"  the scraper is a separate process; load clients and server share one process, and all share the machine's cores\n",
-		*clients, *rounds, *d, *scrapes, total, size)
+		*clients, *rounds, *d, *path, *scrapes, total, size)
 	fmt.Printf("%-12s %10s %9s %14s\n", "", "req/s", "p99", "CPU/request")
 	fmt.Printf("%-12s %10.0f %9s %14s\n", "no scraping", quiet.rps(), quiet.pct(.99), perReq(quietCPU, quiet))
 	fmt.Printf("%-12s %10.0f %9s %14s\n", "scraping", scraped.rps(), scraped.pct(.99), perReq(scrapedCPU, scraped))
@@ -178,6 +179,9 @@ func purgeScenario(args []string) error {
 	d := fs.Duration("duration", 20*time.Second, "duration of the baseline run")
 	during := fs.Duration("during", time.Minute, "how long to measure while the purge runs (then it is stopped; 0: until it is done)")
 	pg := fs.String("postgres", "", "run on a fresh database next to this PostgreSQL URL instead of SQLite")
+	batchTime := fs.Duration("batch-time", 0, "the purge's target time per delete transaction (0: the server's default)")
+	yield := fs.Float64("yield", 0, "the purge's pause as a multiple of each batch's time (0: the server's default)")
+	idle := fs.Duration("idle", 10*time.Second, "then purge this long with no load, to show the idle rate (0: skip)")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 	dsn, drop, err := freshPostgres(*pg)
@@ -236,7 +240,7 @@ func purgeScenario(args []string) error {
 	end := time.Now().Add(*d)
 	bv, bw := measure(func() bool { return time.Now().After(end) })
 
-	svc := retention.New(in.app.Store, clock.Real{}, in.app.Config.Logger, retention.Config{RetainEnded: 24 * time.Hour})
+	svc := retention.New(in.app.Store, clock.Real{}, in.app.Config.Logger, retention.Config{RetainEnded: 24 * time.Hour, BatchTime: *batchTime, Yield: *yield})
 	var report retention.Report
 	var purgeErr error
 	purged := make(chan struct{})
@@ -258,8 +262,8 @@ func purgeScenario(args []string) error {
 	if purgeErr != nil && !errors.Is(purgeErr, context.Canceled) {
 		return purgeErr
 	}
-	fmt.Printf("API under load on %s (%d validating clients + 1 client creating sessions), before and during a purge of %d ended sessions (batches of 200, each followed by a pause of at least 4× its duration)\n",
-		storeName(*pg), *clients, *rows)
+	fmt.Printf("API under load on %s (%d validating clients + 1 client creating sessions), before and during a purge of %d ended sessions (batch time %s, pause ≥ %g× each batch; 0 = default)\n",
+		storeName(*pg), *clients, *rows, *batchTime, *yield)
 	left, _, err := in.app.Store.CountPurgeable(ctx, time.Now().Add(-24*time.Hour), time.Time{})
 	if err != nil {
 		return err
@@ -271,6 +275,16 @@ func purgeScenario(args []string) error {
 	fmt.Printf("%-16s %10.0f %10s %12.0f %12s\n", "during purge", pv.rps(), pv.pct(.99), pw.rps(), pw.pct(.99))
 	fmt.Printf("p99 during / before: validation %.2f×, creation %.2f×\n",
 		float64(pv.pct(.99))/float64(bv.pct(.99)), float64(pw.pct(.99))/float64(bw.pct(.99)))
+	if *idle > 0 {
+		ictx, stop := context.WithTimeout(ctx, *idle)
+		defer stop()
+		t0 := time.Now()
+		r, err := svc.Purge(ictx)
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		fmt.Printf("then with no load for %s: deleted %d rows (%.0f rows/s)\n", time.Since(t0).Round(time.Millisecond), r.Sessions, float64(r.Sessions)/time.Since(t0).Seconds())
+	}
 	if bv.errors+bw.errors+pv.errors+pw.errors > 0 {
 		fmt.Printf("  errors: %d %d %d %d\n", bv.errors, bw.errors, pv.errors, pw.errors)
 	}

@@ -189,16 +189,35 @@ func (c *cachedCollector) Collect(ch chan<- prometheus.Metric) {
 // Registry is the registry behind Handler, for tests and extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the metrics in the Prometheus exposition format. With a
-// non-empty token, a request must carry `Authorization: Bearer <token>`
-// (compared in constant time); others get 401.
-func (m *Metrics) Handler(token string) http.Handler {
+// DefaultMaxAge is how long sessiond serves one rendering of /metrics to
+// every scrape (-metrics-max-age).
+const DefaultMaxAge = time.Second
+
+// HandlerOpts tune Handler.
+type HandlerOpts struct {
+	// Token, when non-empty, is required as `Authorization: Bearer
+	// <token>` (compared in constant time); others get 401.
+	Token string
+	// MaxAge, when positive, serves one rendering to every scrape within
+	// MaxAge of it (per response format), so that several scrapers, or a
+	// scrape storm, cost one gathering: a rendering costs ~0.35 ms of CPU
+	// and ~160 KB of garbage, a cached answer a copy of ~22 KB. Values are
+	// then up to MaxAge old, which a scrape interval of seconds never
+	// notices. Zero renders every scrape.
+	MaxAge time.Duration
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler(o HandlerOpts) http.Handler {
 	// Uncompressed: a scrape is ~20 KB, and gzip would double its CPU cost.
-	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, DisableCompression: true})
-	if token == "" {
+	var h http.Handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, DisableCompression: true})
+	if o.MaxAge > 0 {
+		h = &renderCache{next: h, maxAge: o.MaxAge, byFormat: map[string]*rendering{}}
+	}
+	if o.Token == "" {
 		return h
 	}
-	want := []byte("Bearer " + token)
+	want := []byte("Bearer " + o.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
@@ -208,6 +227,58 @@ func (m *Metrics) Handler(token string) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// renderCache keeps the last rendering of next per Accept header (the
+// exposition format promhttp negotiates from it) for maxAge. Scrapes that
+// arrive while one renders wait for it rather than render again.
+type renderCache struct {
+	next     http.Handler
+	maxAge   time.Duration
+	mu       sync.Mutex
+	byFormat map[string]*rendering
+}
+
+// maxFormats bounds the cache: a scraper sends one of a few Accept
+// values; anything beyond is rendered without being kept.
+const maxFormats = 8
+
+type rendering struct {
+	at     time.Time
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c *renderCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Accept")
+	c.mu.Lock()
+	e := c.byFormat[key]
+	if e == nil || time.Since(e.at) >= c.maxAge {
+		rec := &recorder{header: http.Header{}, status: http.StatusOK}
+		c.next.ServeHTTP(rec, r)
+		e = &rendering{at: time.Now(), status: rec.status, header: rec.header, body: rec.body}
+		if rec.status == http.StatusOK && (len(c.byFormat) < maxFormats || c.byFormat[key] != nil) {
+			c.byFormat[key] = e
+		}
+	}
+	c.mu.Unlock()
+	for k, v := range e.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(e.status)
+	_, _ = w.Write(e.body)
+}
+
+// recorder is the http.ResponseWriter a rendering is written to.
+type recorder struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+func (r *recorder) Write(p []byte) (int, error) { r.body = append(r.body, p...); return len(p), nil }
 
 // Sessions.
 

@@ -97,7 +97,7 @@ func TestDashboardAndAlertsUseExistingMetrics(t *testing.T) {
 }
 
 func TestHandlerToken(t *testing.T) {
-	h := metrics.New().Handler("tok")
+	h := metrics.New().Handler(metrics.HandlerOpts{Token: "tok"})
 	for _, c := range []struct {
 		auth string
 		want int
@@ -119,4 +119,73 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.SessionCreated("")
 	m.Query("SELECT", time.Millisecond)
 	m.WebhookDelivered("delivered", time.Second)
+}
+
+func TestHandlerServesOneRenderingWithinMaxAge(t *testing.T) {
+	m := metrics.New()
+	get := func(h http.Handler, accept, auth string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	created := regexp.MustCompile(`(?m)^sessiond_sessions_created_total\{result="ok"\} (\d+)$`)
+	count := func(rec *httptest.ResponseRecorder) string {
+		t.Helper()
+		got := created.FindStringSubmatch(rec.Body.String())
+		if got == nil {
+			t.Fatalf("no sessiond_sessions_created_total{result=\"ok\"} in:\n%.400s", rec.Body.String())
+		}
+		return got[1]
+	}
+
+	t.Run("within MaxAge the same rendering, after it a fresh one", func(t *testing.T) {
+		h := m.Handler(metrics.HandlerOpts{MaxAge: 100 * time.Millisecond})
+		m.SessionCreated("")
+		if got := count(get(h, "", "")); got != "1" {
+			t.Fatalf("first scrape: %s created, want 1", got)
+		}
+		m.SessionCreated("")
+		if got := count(get(h, "", "")); got != "1" {
+			t.Fatalf("scrape within MaxAge: %s created, want the cached 1", got)
+		}
+		time.Sleep(120 * time.Millisecond)
+		if got := count(get(h, "", "")); got != "2" {
+			t.Fatalf("scrape after MaxAge: %s created, want 2", got)
+		}
+	})
+	t.Run("zero renders every scrape", func(t *testing.T) {
+		h := m.Handler(metrics.HandlerOpts{})
+		before := count(get(h, "", ""))
+		m.SessionCreated("")
+		if after := count(get(h, "", "")); after == before {
+			t.Fatalf("created stayed %s after one more creation", after)
+		}
+	})
+	t.Run("each format has its own rendering", func(t *testing.T) {
+		h := m.Handler(metrics.HandlerOpts{MaxAge: time.Hour})
+		text := get(h, "", "")
+		pb := get(h, "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "")
+		if ct := pb.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/vnd.google.protobuf") {
+			t.Fatalf("protobuf scrape after a text one answered %q", ct)
+		}
+		if ct := get(h, "", "").Header().Get("Content-Type"); ct != text.Header().Get("Content-Type") || !strings.HasPrefix(ct, "text/plain") {
+			t.Fatalf("text scrape answered %q, want %q", ct, text.Header().Get("Content-Type"))
+		}
+	})
+	t.Run("the token is checked on every scrape, cached or not", func(t *testing.T) {
+		h := m.Handler(metrics.HandlerOpts{Token: "tok", MaxAge: time.Hour})
+		if rec := get(h, "", "Bearer tok"); rec.Code != http.StatusOK {
+			t.Fatalf("with the token: %d", rec.Code)
+		}
+		if rec := get(h, "", ""); rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "sessiond_") {
+			t.Fatalf("without the token after a cached rendering: %d %.100s", rec.Code, rec.Body.String())
+		}
+	})
 }
