@@ -297,6 +297,48 @@ func TestWebhookClusterDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitUntil(t, "every end to be delivered after the kill", covered(2*perPhase))
+		// The store agrees: every delivery of both endpoints becomes
+		// DELIVERED, the dead instance's unwritten ones once their leases
+		// ran out and another instance sent them again (outcomes are
+		// written in batches, so this follows the receivers by a little).
+		var eps struct{ WebhookEndpoints []struct{ ID string } }
+		c1.must(t, key, `{ webhookEndpoints { id } }`, nil, &eps)
+		statuses := func(epID string) map[string]int {
+			got, after := map[string]int{}, ""
+			for {
+				var out struct {
+					WebhookDeliveries struct {
+						Edges    []struct{ Node struct{ Status string } }
+						PageInfo struct {
+							HasNextPage bool
+							EndCursor   string
+						}
+					}
+				}
+				c1.must(t, key, `query($e: ID!, $a: String) { webhookDeliveries(endpointId: $e, first: 500, after: $a) { edges { node { status } } pageInfo { hasNextPage endCursor } } }`,
+					map[string]any{"e": epID, "a": after}, &out)
+				for _, e := range out.WebhookDeliveries.Edges {
+					got[e.Node.Status]++
+				}
+				if !out.WebhookDeliveries.PageInfo.HasNextPage {
+					return got
+				}
+				after = out.WebhookDeliveries.PageInfo.EndCursor
+			}
+		}
+		waitUntil(t, "the store to record every delivery as DELIVERED", func() bool {
+			for _, ep := range eps.WebhookEndpoints {
+				if st := statuses(ep.ID); st["DELIVERED"] != 2*perPhase || len(st) != 1 {
+					return false
+				}
+			}
+			return true
+		})
+		for _, ep := range eps.WebhookEndpoints {
+			if st := statuses(ep.ID); st["DELIVERED"] != 2*perPhase || len(st) != 1 {
+				t.Errorf("endpoint %s: delivery rows by status %v, want %d DELIVERED", ep.ID, st, 2*perPhase)
+			}
+		}
 		for name, h := range map[string]*hookLog{"a": a, "b": b} {
 			ok, seen, _ := h.snapshot()
 			if len(seen) != 2*perPhase || len(ok) != 2*perPhase {
@@ -312,38 +354,6 @@ func TestWebhookClusterDelivery(t *testing.T) {
 				t.Errorf("endpoint %s: %d repeated requests, more than the %d claims the killed instance could hold", name, extra, held)
 			}
 			t.Logf("endpoint %s: %d deliveries, %d repeated after the kill", name, len(seen), extra)
-		}
-		// The store agrees: every delivery of both endpoints is DELIVERED.
-		var eps struct{ WebhookEndpoints []struct{ ID string } }
-		c1.must(t, key, `{ webhookEndpoints { id } }`, nil, &eps)
-		for _, ep := range eps.WebhookEndpoints {
-			total, after := 0, ""
-			for {
-				var out struct {
-					WebhookDeliveries struct {
-						Edges    []struct{ Node struct{ Status string } }
-						PageInfo struct {
-							HasNextPage bool
-							EndCursor   string
-						}
-					}
-				}
-				c1.must(t, key, `query($e: ID!, $a: String) { webhookDeliveries(endpointId: $e, first: 500, after: $a) { edges { node { status } } pageInfo { hasNextPage endCursor } } }`,
-					map[string]any{"e": ep.ID, "a": after}, &out)
-				for _, e := range out.WebhookDeliveries.Edges {
-					if e.Node.Status != "DELIVERED" {
-						t.Errorf("endpoint %s: a delivery is %s", ep.ID, e.Node.Status)
-					}
-					total++
-				}
-				if !out.WebhookDeliveries.PageInfo.HasNextPage {
-					break
-				}
-				after = out.WebhookDeliveries.PageInfo.EndCursor
-			}
-			if total != 2*perPhase {
-				t.Errorf("endpoint %s: %d delivery rows, want %d", ep.ID, total, 2*perPhase)
-			}
 		}
 	})
 }

@@ -441,11 +441,52 @@ func (d *DB) ClaimDeliveries(ctx context.Context, owner, endpointID string, now 
 	return out, err
 }
 
+// PeekDeliveries returns up to limit due deliveries of one enabled
+// endpoint, earliest due first, except those in skip, and writes nothing:
+// the only instance on a store (SQLite) holds its claims in memory, so a
+// delivery costs no claim commit queued behind the API's writes. (Leases
+// guard against other instances; there are none, and the leases a dead
+// predecessor left are released at start.)
+func (d *DB) PeekDeliveries(ctx context.Context, endpointID string, now time.Time, skip []string, limit int) ([]webhook.Claim, error) {
+	ep, err := webhookEndpoint(ctx, d.bun, endpointID, false)
+	if errors.Is(err, sql.ErrNoRows) || apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil || !ep.Enabled() {
+		return nil, err
+	}
+	var rows []webhookDeliveryRow
+	q := d.bun.NewSelect().Model(&rows).ModelTableExpr("webhook_deliveries AS d").ColumnExpr("d.*").
+		Where("d.endpoint_id = ?", endpointID).Where(dueWhere, ms(now), ms(now)).
+		OrderExpr("d.next_attempt_at, d.id").Limit(int64(limit))
+	if len(skip) > 0 {
+		q = q.Where("d.id NOT IN (?)", bun.List(skip))
+	}
+	if err := q.Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	out := make([]webhook.Claim, 0, len(rows))
+	for i := range rows {
+		out = append(out, webhook.Claim{Delivery: rows[i].model(), Endpoint: ep})
+	}
+	return out, nil
+}
+
+// leaseHeldBy matches the deliveries owner leases; owner "" matches the
+// unleased ones, which the only instance holds in memory (PeekDeliveries).
+func leaseHeldBy(owner string) (string, []any) {
+	if owner == "" {
+		return "lease_owner IS NULL", nil
+	}
+	return "lease_owner = ?", []any{owner}
+}
+
 // FinishAttempts writes the outcomes of attempts whose deliveries owner
-// still leases, and what they mean for their endpoints, in one
+// still leases (owner "": unleased deliveries claimed by PeekDeliveries), and what they mean for their endpoints, in one
 // transaction. An outcome whose lease was lost (retaken after it ran out)
 // changes nothing.
 func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Outcome) error {
+	held, heldArgs := leaseHeldBy(owner)
 	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		outs, err := finishDelivered(ctx, tx, owner, outs)
 		if err != nil {
@@ -454,7 +495,7 @@ func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Ou
 		for _, o := range outs {
 			if o.Release {
 				if _, err := tx.NewUpdate().Model((*webhookDeliveryRow)(nil)).Set("lease_owner = NULL, lease_until = NULL").
-					Where("id = ? AND lease_owner = ?", o.DeliveryID, owner).Exec(ctx); err != nil {
+					Where("id = ?", o.DeliveryID).Where(held, heldArgs...).Exec(ctx); err != nil {
 					return err
 				}
 				continue
@@ -465,7 +506,7 @@ func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Ou
 			if o.Status == webhook.Delivered {
 				q = q.Set("delivered_at = ?", ms(o.At))
 			}
-			res, err := q.Where("id = ? AND lease_owner = ?", o.DeliveryID, owner).Exec(ctx)
+			res, err := q.Where("id = ?", o.DeliveryID).Where(held, heldArgs...).Exec(ctx)
 			if err != nil {
 				return err
 			}
@@ -502,8 +543,9 @@ func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Ou
 // failingSince once, and returns the other outcomes: a busy dispatcher's
 // batch costs a few statements, not two per delivery. Their last attempt
 // and delivery are stamped with the batch's latest attempt, within the
-// dispatcher's batching window (5 ms) of each.
+// dispatcher's batching window (25 ms) of each.
 func finishDelivered(ctx context.Context, idb bun.IDB, owner string, outs []webhook.Outcome) ([]webhook.Outcome, error) {
+	held, heldArgs := leaseHeldBy(owner)
 	byCode := map[int][]string{}
 	var at time.Time
 	rest := make([]webhook.Outcome, 0, len(outs))
@@ -523,7 +565,7 @@ func finishDelivered(ctx context.Context, idb bun.IDB, owner string, outs []webh
 		_, err := idb.NewUpdate().Model(&rows).
 			Set("status = ?, attempts = attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL", string(webhook.Delivered)).
 			Set("last_attempt_at = ?, last_status_code = ?, last_error = NULL, delivered_at = ?", ms(at), code, ms(at)).
-			Where("id IN (?) AND lease_owner = ?", bun.List(ids), owner).Returning("endpoint_id").Exec(ctx, &rows)
+			Where("id IN (?)", bun.List(ids)).Where(held, heldArgs...).Returning("endpoint_id").Exec(ctx, &rows)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}

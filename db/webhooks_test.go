@@ -162,3 +162,69 @@ func TestWebhookClaims(t *testing.T) {
 		})
 	})
 }
+
+// The only instance on a store peeks at due deliveries and holds them in
+// memory: nothing is leased, what it holds is skipped, and its outcomes
+// are written against the unleased rows.
+func TestWebhookPeek(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ten := e.tenant(t, "peek")
+		u := e.user(t, ten, "peek@example.com")
+		ep := e.endpoint(t, "peek", webhook.SessionCreated)
+		const n = 5
+		for range n {
+			e.session(t, u, ten)
+		}
+		now := e.Clock.Now()
+
+		first, err := e.PeekDeliveries(ctx, ep.ID, now, nil, 2)
+		if err != nil || len(first) != 2 {
+			t.Fatalf("peeked %d (%v), want 2", len(first), err)
+		}
+		if first[0].Endpoint.ID != ep.ID || first[0].Delivery.Payload == "" {
+			t.Fatalf("claim %+v, want the delivery with its endpoint", first[0])
+		}
+		held := []string{first[0].Delivery.ID, first[1].Delivery.ID}
+		rest, err := e.PeekDeliveries(ctx, ep.ID, now, held, n)
+		if err != nil || len(rest) != n-2 {
+			t.Fatalf("peeked %d past the held ones (%v), want %d", len(rest), err, n-2)
+		}
+		for _, c := range rest {
+			if c.Delivery.ID == held[0] || c.Delivery.ID == held[1] {
+				t.Fatalf("peek returned %s, which the caller holds", c.Delivery.ID)
+			}
+		}
+		if again, _ := e.PeekDeliveries(ctx, ep.ID, now, nil, n); len(again) != n {
+			t.Fatalf("peeking leased something: %d due after, want %d", len(again), n)
+		}
+
+		code := 200
+		if err := e.FinishAttempts(ctx, "", []webhook.Outcome{{DeliveryID: held[0], EndpointID: ep.ID, At: now, Status: webhook.Delivered, Attempts: 1, StatusCode: &code, Succeeded: true}}); err != nil {
+			t.Fatal(err)
+		}
+		next := now.Add(time.Minute)
+		if err := e.FinishAttempts(ctx, "", []webhook.Outcome{{DeliveryID: held[1], EndpointID: ep.ID, At: now, Status: webhook.Pending, Attempts: 1, NextAttemptAt: &next, StatusCode: &code}}); err != nil {
+			t.Fatal(err)
+		}
+		due, _ := e.PeekDeliveries(ctx, ep.ID, now, nil, n)
+		if len(due) != n-2 {
+			t.Fatalf("%d due after one delivered and one retrying later, want %d", len(due), n-2)
+		}
+		ds, _, _ := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: ep.ID, Status: webhook.Delivered, Limit: 10})
+		if len(ds) != 1 || ds[0].ID != held[0] || ds[0].DeliveredAt == nil {
+			t.Fatalf("delivered %+v, want %s", ds, held[0])
+		}
+		if later, _ := e.PeekDeliveries(ctx, ep.ID, next, nil, n); len(later) != n-1 {
+			t.Fatalf("%d due once the retry is, want %d", len(later), n-1)
+		}
+
+		gone := webhook.DisabledGone
+		if err := e.FinishAttempts(ctx, "", []webhook.Outcome{{DeliveryID: due[0].Delivery.ID, EndpointID: ep.ID, At: now, Status: webhook.Failed, Attempts: 1, Disable: &gone}}); err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := e.PeekDeliveries(ctx, ep.ID, next, nil, n); len(cs) != 0 {
+			t.Fatalf("peeked %d deliveries of a disabled endpoint", len(cs))
+		}
+	})
+}

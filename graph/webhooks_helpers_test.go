@@ -43,6 +43,9 @@ type receiver struct {
 	got     []hook
 	// answer decides the response to the n-th request (0-based); nil answers 200.
 	answer func(n int, h hook) (int, http.Header)
+	// hold, when set, runs first on every request, outside the lock: a
+	// receiver that is slow on some requests.
+	hold func()
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -64,6 +67,9 @@ func (r *receiver) trust(secret string) {
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	if r.hold != nil {
+		r.hold()
+	}
 	body, _ := io.ReadAll(req.Body)
 	h := hook{ID: req.Header.Get("webhook-id"), Timestamp: req.Header.Get("webhook-timestamp"), Signature: req.Header.Get("webhook-signature"), Body: body}
 	if err := json.Unmarshal(body, &h.Payload); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,6 +267,47 @@ func TestWebhookRetry(t *testing.T) {
 	}
 	if e := endpointByID(t, s, ep.ID); e.FailingSince != nil || !e.Enabled {
 		t.Fatalf("endpoint %+v, want healthy after the success", e)
+	}
+}
+
+// Attempts in flight keep their deliveries (on SQLite in memory, with no
+// lease written), however often new commits nudge the dispatcher, and
+// the endpoint's other deliveries go out meanwhile: each arrives once.
+func TestWebhookAttemptsInFlightHoldOnlyTheirDeliveries(t *testing.T) {
+	s := startWebhooks(t)
+	r := newReceiver(t)
+	release := make(chan struct{})
+	var n atomic.Int32
+	r.hold = func() {
+		if n.Add(1) <= 2 {
+			<-release
+		}
+	}
+	ep := createEndpoint(t, s, r, map[string]any{"eventTypes": []string{webhook.SessionCreated}})
+	w := s.NewWorkspace("inflight")
+	const total = 12
+	for range total {
+		s.CreateSession(w.MemberID, w.TenantID)
+	}
+	hs := r.waitFor(total - 2)
+	requireOnce(t, hs)
+	if got := n.Load(); got != total {
+		t.Fatalf("%d requests while two were held, want %d (each delivery once)", got, total)
+	}
+	close(release)
+	hs = r.waitFor(total)
+	requireOnce(t, hs)
+	eventually(t, "every delivery to be recorded as delivered", func() bool {
+		ds := deliveries(t, s, ep.ID, nil)
+		for _, d := range ds {
+			if d.Status != "DELIVERED" || d.Attempts != 1 {
+				return false
+			}
+		}
+		return len(ds) == total
+	})
+	if got := n.Load(); got != total {
+		t.Fatalf("%d requests in all, want %d", got, total)
 	}
 }
 

@@ -147,8 +147,13 @@ type Outbox interface {
 	// endpoint to owner until now+lease; on PostgreSQL rows another
 	// instance is claiming are skipped (FOR UPDATE SKIP LOCKED).
 	ClaimDeliveries(ctx context.Context, owner, endpointID string, now time.Time, lease time.Duration, limit int) ([]Claim, error)
-	// FinishAttempts writes outcomes of deliveries owner still leases, in
-	// one transaction, and releases their leases.
+	// PeekDeliveries returns up to limit due deliveries of one enabled
+	// endpoint, except skip, without leasing them: for the only instance
+	// on a store, which holds its claims in memory.
+	PeekDeliveries(ctx context.Context, endpointID string, now time.Time, skip []string, limit int) ([]Claim, error)
+	// FinishAttempts writes outcomes of deliveries owner still leases
+	// (owner "": the unleased ones PeekDeliveries returned), in one
+	// transaction, and releases their leases.
 	FinishAttempts(ctx context.Context, owner string, outs []Outcome) error
 	// ReleaseLeases drops every lease: at the start of the only instance
 	// (SQLite), whose predecessor's claims died with it.
@@ -167,8 +172,10 @@ type Dispatcher struct {
 	sealer *Sealer
 	client *http.Client
 	owner  string
-	// Single says no other instance shares the store, so leases left at
-	// start are stale.
+	// Single says no other instance shares the store: leases left at
+	// start are stale, and claims are held in memory only (no claim
+	// commit per round; a restart forgets them, which is what releasing
+	// stale leases does anyway).
 	Single bool
 	// OnAttempt, when set, is told of every outcome (tests, metrics).
 	OnAttempt func(Outcome)
@@ -186,8 +193,9 @@ type Dispatcher struct {
 	total    int
 	// slots bounds attempts in flight per endpoint.
 	slots map[string]chan struct{}
-	// held are the deliveries claimed and not yet written back.
-	held map[string]bool
+	// held are the deliveries claimed and not yet written back, with
+	// their endpoints.
+	held map[string]string
 	// known and have cache whether any endpoint is enabled, for a single
 	// instance: without one it never reads the outbox, so a deployment
 	// without webhooks pays no background query (every endpoint change
@@ -206,7 +214,7 @@ func NewDispatcher(cfg Config, store Outbox, clk clock.Clock, log *slog.Logger, 
 		results:  make(chan Outcome, cfg.Concurrency*claimAhead),
 		inflight: map[string]int{},
 		slots:    map[string]chan struct{}{},
-		held:     map[string]bool{},
+		held:     map[string]string{},
 		sem:      make(chan struct{}, cfg.Concurrency),
 	}
 }
@@ -309,8 +317,12 @@ const claimAhead = 8
 const minRound = 10 * time.Millisecond
 
 // resultLinger is how long the writer waits for more outcomes before it
-// writes a batch: one commit for many attempts.
-const resultLinger = 5 * time.Millisecond
+// writes a batch: one commit for many attempts. Outcomes are bookkeeping
+// (the receiver has its request already; a held delivery is not sent
+// again meanwhile), so the window is long enough that a busy API's
+// stream of deliveries costs a few commits a second on SQLite's single
+// write lock, not one per attempt.
+const resultLinger = 25 * time.Millisecond
 
 // claim leases due deliveries, endpoint by endpoint, while this instance
 // holds fewer than it may, and starts an attempt for each; attempts wait
@@ -349,7 +361,13 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 			if n <= 0 {
 				continue
 			}
-			claims, err := d.store.ClaimDeliveries(ctx, d.owner, ep, now, d.cfg.Lease, n)
+			var claims []Claim
+			var err error
+			if d.Single {
+				claims, err = d.store.PeekDeliveries(ctx, ep, now, d.heldBy(ep), n)
+			} else {
+				claims, err = d.store.ClaimDeliveries(ctx, d.owner, ep, now, d.cfg.Lease, n)
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					d.log.ErrorContext(ctx, "webhook: claim deliveries", "err", err)
@@ -362,8 +380,8 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 			// enough.
 			fresh := claims[:0]
 			for _, c := range claims {
-				if !d.held[c.Delivery.ID] {
-					d.held[c.Delivery.ID] = true
+				if _, ok := d.held[c.Delivery.ID]; !ok {
+					d.held[c.Delivery.ID] = ep
 					fresh = append(fresh, c)
 				}
 			}
@@ -412,6 +430,28 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 	}
 }
 
+// heldBy lists the deliveries of ep this instance holds.
+func (d *Dispatcher) heldBy(ep string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	for id, e := range d.held {
+		if e == ep {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// leaseOwner is the owner the store knows this instance's claims by: ""
+// when they are held in memory only.
+func (d *Dispatcher) leaseOwner() string {
+	if d.Single {
+		return ""
+	}
+	return d.owner
+}
+
 // writeResults writes outcomes in batches: whatever arrives within
 // resultLinger of the first goes in one transaction. A claim stays in held
 // (and leased in the store) until its outcome is written, so it is never
@@ -433,7 +473,7 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 			}
 		}
 		linger.Stop()
-		if err := d.store.FinishAttempts(ctx, d.owner, batch); err != nil {
+		if err := d.store.FinishAttempts(ctx, d.leaseOwner(), batch); err != nil {
 			// The leases run out and the deliveries are attempted again:
 			// at least once, never lost.
 			d.log.ErrorContext(ctx, "webhook: record attempts", "err", err, "deliveries", len(batch))
