@@ -195,15 +195,19 @@ func TestWebhookEvents(t *testing.T) {
 
 func TestWebhookDeadlineEvents(t *testing.T) {
 	s, clk := startFake(t, fastWebhooks())
+	// Every move of the clock waits for the expiry scheduler to sleep
+	// first: a move made while it is between a round and its next sleep
+	// would push that sleep past the test's deadlines.
+	ft := fakeTime{clk}
 	r := newReceiver(t)
 	r.ignoreTimestamp = true // the server's clock is fake
 	createEndpoint(t, s, r, map[string]any{"eventTypes": []string{webhook.SessionEnded, webhook.SessionExpiringSoon}})
 	w := s.NewWorkspace("deadline")
-	setPolicy(t, s, w.TenantID, idle(30, "MINUTES"))
+	ft.wakes(t, func() { setPolicy(t, s, w.TenantID, idle(30, "MINUTES")) })
 	ses := s.CreateSession(w.MemberID, w.TenantID)
 
 	t.Run("session.expiring_soon comes before the idle deadline", func(t *testing.T) {
-		clk.Advance(29 * time.Minute)
+		ft.advance(t, 29*time.Minute)
 		hs := r.waitFor(1)
 		if hs[0].Payload.Type != webhook.SessionExpiringSoon {
 			t.Fatalf("got %s, want session.expiring_soon", hs[0].Payload.Type)
@@ -215,7 +219,7 @@ func TestWebhookDeadlineEvents(t *testing.T) {
 	})
 
 	t.Run("session.ended with IDLE_TIMEOUT at the deadline", func(t *testing.T) {
-		clk.Advance(2 * time.Minute)
+		ft.advance(t, 2*time.Minute)
 		d := endedHook(t, r.waitFor(2), ses.ID)
 		if *d.Session.Reason != "IDLE_TIMEOUT" || !d.Session.EndedAt.Equal(t0.Add(30*time.Minute)) || d.Session.EndedBy.Kind != "SYSTEM" {
 			t.Fatalf("ended %+v, want IDLE_TIMEOUT at %v by SYSTEM", d.Session, t0.Add(30*time.Minute))
@@ -223,9 +227,9 @@ func TestWebhookDeadlineEvents(t *testing.T) {
 	})
 
 	t.Run("session.ended with FORCE_RELOGIN", func(t *testing.T) {
-		setPolicy(t, s, w.TenantID, merge(idle(1, "DAYS"), relogin(1, "HOURS")))
+		ft.wakes(t, func() { setPolicy(t, s, w.TenantID, merge(idle(1, "DAYS"), relogin(1, "HOURS"))) })
 		a := s.CreateSession(w.MemberID, w.TenantID)
-		clk.Advance(61 * time.Minute)
+		ft.advance(t, 61*time.Minute)
 		// One step past the deadline: the end, and no warning for a
 		// session that is over.
 		hs := r.waitFor(3)
