@@ -482,9 +482,9 @@ func leaseHeldBy(owner string) (string, []any) {
 }
 
 // FinishAttempts writes the outcomes of attempts whose deliveries owner
-// still leases (owner "": unleased deliveries claimed by PeekDeliveries), and what they mean for their endpoints, in one
-// transaction. An outcome whose lease was lost (retaken after it ran out)
-// changes nothing.
+// still leases (owner "": the unleased ones PeekDeliveries returned), and
+// what they mean for their endpoints, in one transaction. An outcome whose
+// lease was lost (retaken after it ran out) changes nothing.
 func (d *DB) FinishAttempts(ctx context.Context, owner string, outs []webhook.Outcome) error {
 	held, heldArgs := leaseHeldBy(owner)
 	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {

@@ -454,8 +454,8 @@ func (d *Dispatcher) leaseOwner() string {
 
 // writeResults writes outcomes in batches: whatever arrives within
 // resultLinger of the first goes in one transaction. A claim stays in held
-// (and leased in the store) until its outcome is written, so it is never
-// attempted twice.
+// (and, on a shared store, leased) until its outcome is written, so it is
+// never attempted twice.
 func (d *Dispatcher) writeResults(ctx context.Context) {
 	for out := range d.results {
 		batch := []Outcome{out}
@@ -474,8 +474,9 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 		}
 		linger.Stop()
 		if err := d.store.FinishAttempts(ctx, d.leaseOwner(), batch); err != nil {
-			// The leases run out and the deliveries are attempted again:
-			// at least once, never lost.
+			// The deliveries are attempted again (once their leases run
+			// out, or at once when held in memory): at least once, never
+			// lost.
 			d.log.ErrorContext(ctx, "webhook: record attempts", "err", err, "deliveries", len(batch))
 		}
 		d.mu.Lock()
