@@ -3,9 +3,12 @@ package graph
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/base64"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +22,45 @@ import (
 // bundled fonts and icons, requests to this origin only (ws: and wss: of
 // it included), and the configured frame-ancestors.
 func pageCSP(frameAncestors string) string {
-	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; " +
+	return cspWithStyle(frameAncestors, "'self'")
+}
+
+func cspWithStyle(frameAncestors, styleSrc string) string {
+	return "default-src 'none'; script-src 'self'; style-src " + styleSrc + "; img-src 'self' data:; font-src 'self' data:; " +
 		"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors " + frameAncestors
+}
+
+// playgroundNonce is what the playground's build writes where the server
+// puts each response's nonce (clients/playground/vite.config.js).
+const playgroundNonce = "SESSIOND_CSP_NONCE"
+
+// noncePage serves the playground's index.html with a fresh nonce in place
+// of the build's placeholder, allowed in style-src for this response only.
+// GraphiQL's dialogs add a <style> element whose text depends on the
+// scrollbar width (so no hash fits); with the nonce the page needs neither
+// 'unsafe-inline' styles nor a blocked style. Scripts stay 'self' only.
+func noncePage(frameAncestors string, fsys fs.FS, name string) http.Handler {
+	raw, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		panic(err) // embedded at build time; a missing page is a build error
+	}
+	return securityHeaders(frameAncestors, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [18]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			http.Error(w, "no randomness for the page's nonce", http.StatusServiceUnavailable)
+			return
+		}
+		nonce := base64.StdEncoding.EncodeToString(b[:])
+		h := w.Header()
+		h.Set("Content-Security-Policy", cspWithStyle(frameAncestors, "'self' 'nonce-"+nonce+"'"))
+		h.Set("Cache-Control", "no-store") // a cached copy would carry a spent nonce
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		body := bytes.ReplaceAll(raw, []byte(playgroundNonce), []byte(nonce))
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(body)
+		}
+	}))
 }
 
 // securityHeaders sets the headers every page and asset gets.
@@ -55,7 +95,7 @@ func mountPages(mux *http.ServeMux, originOK func(*http.Request) bool, frameAnce
 			files.serve(w, r, name)
 		}))
 	}
-	mux.Handle("GET /{$}", page(pgFiles, "index.html"))
+	mux.Handle("GET /{$}", noncePage(frameAncestors, pg, "index.html"))
 	mux.Handle("GET /portal/{$}", page(ptFiles, "portal.html"))
 	mux.Handle("GET /console/{$}", page(ptFiles, "console.html"))
 	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))

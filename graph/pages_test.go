@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -103,5 +104,46 @@ func TestPagesAreCompressed(t *testing.T) {
 	}
 	if !bytes.Equal(unpacked, plain.Body.Bytes()) {
 		t.Fatalf("the gzip body unpacks to %d bytes, the plain one has %d", len(unpacked), plain.Body.Len())
+	}
+}
+
+// TestPlaygroundStyleNonce checks the nonce that lets GraphiQL's scroll-lock
+// <style> through the CSP: fresh on every response, the same in the header
+// and the page, never the build's placeholder, and only for styles.
+func TestPlaygroundStyleNonce(t *testing.T) {
+	h := graph.NewHandler(graph.Deps{}, graph.Options{})
+	nonceRE := regexp.MustCompile(`style-src 'self' 'nonce-([A-Za-z0-9+/=]{24})';`)
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		csp := rec.Header().Get("Content-Security-Policy")
+		m := nonceRE.FindStringSubmatch(csp)
+		if m == nil {
+			t.Fatalf("CSP %q has no style nonce", csp)
+		}
+		if !strings.Contains(csp, "script-src 'self';") {
+			t.Fatalf("CSP %q: the nonce must not extend to scripts", csp)
+		}
+		body := rec.Body.String()
+		if strings.Contains(body, "SESSIOND_CSP_NONCE") {
+			t.Fatal("the page still carries the build's nonce placeholder")
+		}
+		if !strings.Contains(body, `<meta property="csp-nonce" nonce="`+m[1]+`">`) {
+			t.Fatalf("the page does not carry the header's nonce %s:\n%s", m[1], body)
+		}
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Fatalf("Cache-Control %q: a cached page would reuse a nonce", cc)
+		}
+		if seen[m[1]] {
+			t.Fatalf("nonce %s served twice", m[1])
+		}
+		seen[m[1]] = true
+	}
+	// The other pages keep the plain policy.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/portal/", nil))
+	if csp := rec.Header().Get("Content-Security-Policy"); strings.Contains(csp, "nonce-") {
+		t.Fatalf("/portal/ CSP %q has a nonce", csp)
 	}
 }

@@ -10,8 +10,14 @@ import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher, type Fetcher, type FetcherParams, type FetcherOpts } from '@graphiql/toolkit';
 import { createClient } from 'graphql-ws';
 import { getOperationAST, parse } from 'graphql';
+import { setNonce } from 'get-nonce';
 import 'graphiql/style.css';
 import './page.css';
+
+// The style nonce the server put in this response (see vite.config.js): the
+// nonce attribute reads empty once parsed, the property keeps it.
+const nonce = document.querySelector<HTMLMetaElement>('meta[property="csp-nonce"]')?.nonce;
+if (nonce) setNonce(nonce);
 
 const endpoint = new URL('/graphql', window.location.href);
 const subscriptionUrl = new URL(endpoint);
