@@ -3,8 +3,8 @@
 // Events (graphql-sse) when websockets are blocked. It reports what the
 // server pushes and hands authentication closes (4401/4403) to the client,
 // which asks `me` before it believes a session ended.
-import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws/client';
-import { createClient as createSSEClient, type Client as SSEClient } from 'graphql-sse';
+import type { Client as WSClient, ClientOptions as WSClientOptions } from 'graphql-ws/client';
+import type { Client as SSEClient } from 'graphql-sse';
 
 import { SESSION_EVENTS, SESSION_TERMINATED } from './operations.js';
 import type {
@@ -95,7 +95,20 @@ export class Realtime {
     if (this.stopped) return;
     const gen = ++this.gen;
     this.dispose?.();
-    this.dispose = this.transport === 'websocket' ? this.connectWS(gen) : this.connectSSE(gen);
+    this.dispose = null;
+    // The transports load on first use: a signed-out page (a sign-in form)
+    // never needs them, and they are a third of the SDK's code. The module
+    // system caches them, so later connections wait only a microtask.
+    const open =
+      this.transport === 'websocket'
+        ? import('graphql-ws/client').then(({ createClient }) => () => this.connectWS(gen, createClient))
+        : import('graphql-sse').then(({ createClient }) => () => this.connectSSE(gen, createClient));
+    open.then(
+      (connect) => {
+        if (gen === this.gen && !this.stopped) this.dispose = connect();
+      },
+      () => this.retry(gen), // the chunk did not load (offline): back off as after a failed connection
+    );
   }
 
   /** Drops the current connection and tries again after a backoff. */
@@ -156,11 +169,11 @@ export class Realtime {
     this.o.event(ev);
   }
 
-  private connectWS(gen: number): () => void {
+  private connectWS(gen: number, createWSClient: (o: WSClientOptions) => WSClient): () => void {
     let opened = false;
     let pongTimer: ReturnType<typeof setTimeout> | undefined;
     let socket: { close(code?: number, reason?: string): void; readyState: number } | null = null;
-    const opts: Parameters<typeof createWSClient>[0] = {
+    const opts: WSClientOptions = {
       url: this.o.wsUrl,
       connectionParams: { Authorization: `Bearer ${this.o.token}` },
       retryAttempts: 0,
@@ -249,7 +262,7 @@ export class Realtime {
     } else this.retry(gen);
   }
 
-  private connectSSE(gen: number): () => void {
+  private connectSSE(gen: number, createSSEClient: typeof import('graphql-sse').createClient): () => void {
     const client: SSEClient = createSSEClient({
       url: this.o.httpUrl,
       headers: { Authorization: `Bearer ${this.o.token}` },

@@ -2,7 +2,7 @@
 // mutations, one graphql-transport-ws socket (opened lazily, shared by every
 // subscription of this connection) for live updates. The credential is read
 // on every request, so a sign-in or sign-out takes effect at once.
-import { createClient, type Client } from 'graphql-ws';
+import type { Client, ClientOptions } from 'graphql-ws/client';
 
 /** An error answered by the API, with its `extensions` one to one. */
 export class ApiError extends Error {
@@ -82,9 +82,29 @@ export class Connection {
     return body.data as T;
   }
 
-  /** Starts a subscription on the shared socket; returns its stop function. */
+  /**
+   * Starts a subscription on the shared socket; returns its stop function.
+   * graphql-ws loads on the first subscription (a signed-out page never
+   * needs it), so the subscription starts a moment after the call.
+   */
   subscribe<T>(query: string, variables: Record<string, unknown> | undefined, sink: Sink<T>): () => void {
-    const ws = this.socket();
+    let stop: (() => void) | null = null;
+    let cancelled = false;
+    import('graphql-ws/client').then(
+      ({ createClient }) => {
+        if (!cancelled) stop = this.start(this.socket(createClient), query, variables, sink);
+      },
+      () => {
+        if (!cancelled) sink.error?.(new ApiError('Live updates could not load. Reload the page to try again.', { code: 'NETWORK' }));
+      },
+    );
+    return () => {
+      cancelled = true;
+      stop?.();
+    };
+  }
+
+  private start<T>(ws: Client, query: string, variables: Record<string, unknown> | undefined, sink: Sink<T>): () => void {
     return ws.subscribe<T>(
       { query, variables },
       {
@@ -120,7 +140,7 @@ export class Connection {
     void ws?.dispose();
   }
 
-  private socket(): Client {
+  private socket(createClient: (o: ClientOptions) => Client): Client {
     if (this.ws) return this.ws;
     const url = new URL(this.url);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
