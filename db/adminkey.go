@@ -31,6 +31,11 @@ func (d *DB) AdminKeyHash(ctx context.Context) (hash string, ok bool, err error)
 // changes nothing when a key exists already (another process won the race).
 func (d *DB) InitAdminKeyHash(ctx context.Context, hash string) (bool, error) {
 	row := adminKeyRow{ID: 1, KeyHash: hash, CreatedAt: d.now()}
+	done, err := d.writeTurn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	res, err := d.bun.NewInsert().Model(&row).On("CONFLICT DO NOTHING").Exec(ctx)
 	if err != nil {
 		return false, err
@@ -42,7 +47,7 @@ func (d *DB) InitAdminKeyHash(ctx context.Context, hash string) (bool, error) {
 // ReplaceAdminKeyHash stores a new admin key hash, replacing the old one.
 func (d *DB) ReplaceAdminKeyHash(ctx context.Context, actor model.Actor, hash string) (time.Time, error) {
 	row := adminKeyRow{ID: 1, KeyHash: hash, CreatedAt: d.now()}
-	return row.CreatedAt, d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return row.CreatedAt, d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&row).On("CONFLICT (id) DO UPDATE").Set("key_hash = EXCLUDED.key_hash, created_at = EXCLUDED.created_at").Exec(ctx); err != nil {
 			return err
 		}

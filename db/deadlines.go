@@ -73,7 +73,7 @@ func (d *DB) NextWarning(ctx context.Context, lead time.Duration) (t time.Time, 
 func (d *DB) MarkWarned(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]model.Session, error) {
 	var rows []sessionRow
 	l := lead.Milliseconds()
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var ids []string
 		if err := tx.NewSelect().Model((*sessionRow)(nil)).Column("id").Where(unwarned).Where(warnAt+" <= ?", l, l, ms(now)).
 			Order("expires_at").Limit(int64(limit)).Scan(ctx, &ids); err != nil {
@@ -91,7 +91,7 @@ func (d *DB) MarkWarned(ctx context.Context, now time.Time, lead time.Duration, 
 		for i := range rows {
 			warned[i] = rows[i].model()
 		}
-		return writeOutbox(ctx, tx, d.now(), sessionEvents(webhook.SessionExpiringSoon, warned, func(model.Session) time.Time { return now })...)
+		return writeOutbox(ctx, tx, d.endpoints, d.now(), sessionEvents(webhook.SessionExpiringSoon, warned, func(model.Session) time.Time { return now })...)
 	})
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func (d *DB) TouchSessions(ctx context.Context, touches map[string]time.Time) er
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		for _, id := range ids {
 			at := ms(touches[id])
 			// The same rule as model.Session.WithActivity, in SQL so that a

@@ -63,7 +63,7 @@ func (d *DB) updateLoginCounters(ctx context.Context, keys []string, update func
 	sorted := slices.Clone(keys)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var rows []loginCounterRow
 		q := tx.NewSelect().Model(&rows).Where("key IN (?)", bun.In(sorted)).Order("key")
 		if d.dialect == Postgres {
@@ -114,6 +114,11 @@ func (d *DB) updateLoginCounters(ctx context.Context, keys []string, update func
 
 // PruneLoginCounters deletes counters whose window started before cutoff.
 func (d *DB) PruneLoginCounters(ctx context.Context, cutoff time.Time) (int, error) {
+	done, err := d.writeTurn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	res, err := d.bun.NewDelete().Model((*loginCounterRow)(nil)).
 		Where("window_start < ? AND not_before < ?", micros(cutoff), micros(cutoff)).Exec(ctx)
 	if err != nil {

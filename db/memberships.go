@@ -20,7 +20,7 @@ import (
 // missing. NOT_FOUND for an unknown user, tenant or role.
 func (d *DB) SetUserRoles(ctx context.Context, actor model.Actor, userID, tenantID string, roleKeys []string) (model.Membership, error) {
 	var m model.Membership
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := requireUser(ctx, tx, userID); err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (d *DB) setMembershipRoles(ctx context.Context, idb bun.IDB, actor model.Ac
 // user is not a member.
 func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) ([]model.Session, error) {
 	var ended []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		// Delete the membership first: its row lock makes a login racing in
 		// on another connection finish (or fail) before the sessions to end
 		// are listed, so no new session survives the removal.

@@ -17,7 +17,7 @@ import (
 // CreatePermission stores a permission. CONFLICT on a duplicate key.
 func (d *DB) CreatePermission(ctx context.Context, actor model.Actor, p model.Permission) (model.Permission, error) {
 	row := permissionRow{ID: newID(), Key: p.Key, Name: p.Name, Description: p.Description, Category: p.Category, CreatedAt: d.now()}
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			return conflictOr(err, "key", "a permission with key %s already exists", p.Key)
 		}
@@ -29,7 +29,7 @@ func (d *DB) CreatePermission(ctx context.Context, actor model.Actor, p model.Pe
 // UpdatePermission changes a permission's name, description or category.
 func (d *DB) UpdatePermission(ctx context.Context, actor model.Actor, key string, u model.PermissionUpdate) (model.Permission, error) {
 	var row permissionRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
 			return notFoundOr(err, "permission %s not found", key)
 		}
@@ -54,7 +54,7 @@ func (d *DB) UpdatePermission(ctx context.Context, actor model.Actor, key string
 // DeletePermission deletes a permission that is not built in.
 // NOT_FOUND when it does not exist; BAD_USER_INPUT for a built-in one.
 func (d *DB) DeletePermission(ctx context.Context, actor model.Actor, key string) error {
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var row permissionRow
 		if err := tx.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
 			return notFoundOr(err, "permission %s not found", key)
@@ -95,7 +95,7 @@ func (d *DB) Permission(ctx context.Context, key string) (model.Permission, erro
 // NOT_FOUND for an unknown permission or role key.
 func (d *DB) GrantPermission(ctx context.Context, actor model.Actor, permKey string, roleKeys []string, grant bool) (model.Permission, error) {
 	var perm permissionRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&perm).Where("key = ?", permKey).Scan(ctx); err != nil {
 			return notFoundOr(err, "permission %s not found", permKey)
 		}

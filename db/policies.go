@@ -113,7 +113,7 @@ func allPolicyLevels(ctx context.Context, idb bun.IDB) (policy.Levels, error) {
 func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, change func(policy.Overrides) policy.Overrides, plan policy.PolicyPlanner) (policy.Change, error) {
 	var out policy.Change
 	now := d.now()
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if scope != policy.EnvironmentScope {
 			if err := requireTenant(ctx, tx, scope); err != nil {
 				return err
@@ -168,7 +168,7 @@ func (d *DB) UpdatePolicy(ctx context.Context, actor model.Actor, scope string, 
 		if out.Ended, err = d.endSessions(ctx, tx, terminationsToEnds(ends), model.Actor{Kind: model.ActorSystem}, now, overdue{by: now}); err != nil {
 			return err
 		}
-		if err := writeOutbox(ctx, tx, now, webhook.PolicyEvent(scope, policyAuditOf(before), policyAuditOf(after), len(out.Ended), actor, now)); err != nil {
+		if err := writeOutbox(ctx, tx, d.endpoints, now, webhook.PolicyEvent(scope, policyAuditOf(before), policyAuditOf(after), len(out.Ended), actor, now)); err != nil {
 			return err
 		}
 		return recomputeDeadlines(ctx, tx, rows, effective)

@@ -23,7 +23,7 @@ func (d *DB) AdminPortal(ctx context.Context) (model.AdminPortal, error) {
 // UpdateAdminPortal changes the portal switches.
 func (d *DB) UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.PortalUpdate) (model.AdminPortal, error) {
 	var row adminPortalRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("id = 1").Scan(ctx); err != nil {
 			return err
 		}

@@ -47,7 +47,7 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger, clk clock.C
 	sqldb.SetMaxOpenConns(maxConns)
 	sqldb.SetMaxIdleConns(maxConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	d := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), sql: sqldb, dialect: Postgres, dsn: cfg.DSN, log: log, clock: clk, stats: &statsHook{obs: cfg.Queries}}
+	d := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), sql: sqldb, dialect: Postgres, dsn: cfg.DSN, log: log, clock: clk, stats: &statsHook{obs: cfg.Queries}, endpoints: &endpointCache{}}
 	d.bun.AddQueryHook(d.stats)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -54,7 +54,7 @@ func (d *DB) RetentionSettings(ctx context.Context) (model.RetentionSettings, er
 // UpdateRetentionSettings changes the retention settings, with an audit entry.
 func (d *DB) UpdateRetentionSettings(ctx context.Context, actor model.Actor, u model.RetentionUpdate) (model.RetentionSettings, error) {
 	var row retentionRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("id = 1").Scan(ctx); err != nil {
 			return err
 		}
@@ -85,6 +85,11 @@ func (d *DB) UpdateRetentionSettings(ctx context.Context, actor model.Actor, u m
 // before endedBefore, oldest first, in one transaction. Live sessions have
 // no end and are never touched. It returns how many it deleted.
 func (d *DB) PurgeEndedSessions(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
+	done, err := d.writeTurn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	sub := d.bun.NewSelect().Table("sessions").Column("id").
 		Where("end_written_at IS NOT NULL AND end_written_at < ?", ms(endedBefore)).
 		OrderExpr("end_written_at").Limit(int64(limit))
@@ -96,6 +101,11 @@ func (d *DB) PurgeEndedSessions(ctx context.Context, endedBefore time.Time, limi
 // oldest first, in one transaction, except those of sessions still live
 // (a live session keeps its whole trail). It returns how many it deleted.
 func (d *DB) PurgeAudit(ctx context.Context, before time.Time, limit int) (int, error) {
+	done, err := d.writeTurn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	res, err := d.bun.NewDelete().Table("audit_log").Where("id IN (?)", d.purgeableAudit(before).Column("a.id").Limit(int64(limit))).Exec(ctx)
 	return affected(res, err)
 }

@@ -15,7 +15,7 @@ import (
 // CreateRole stores a role. CONFLICT on a duplicate key.
 func (d *DB) CreateRole(ctx context.Context, actor model.Actor, r model.Role) (model.Role, error) {
 	row := roleRow{ID: newID(), Key: r.Key, Name: r.Name, Description: r.Description, IsDefault: r.IsDefault, CreatedAt: d.now()}
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			return conflictOr(err, "key", "a role with key %s already exists", r.Key)
 		}
@@ -27,7 +27,7 @@ func (d *DB) CreateRole(ctx context.Context, actor model.Actor, r model.Role) (m
 // UpdateRole changes a role. NOT_FOUND when it does not exist.
 func (d *DB) UpdateRole(ctx context.Context, actor model.Actor, key string, u model.RoleUpdate) (model.Role, error) {
 	var row roleRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
 			return notFoundOr(err, "role %s not found", key)
 		}
@@ -51,7 +51,7 @@ func (d *DB) UpdateRole(ctx context.Context, actor model.Actor, key string, u mo
 
 // DeleteRole deletes a role; members lose it. NOT_FOUND when it does not exist.
 func (d *DB) DeleteRole(ctx context.Context, actor model.Actor, key string) error {
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var row roleRow
 		if err := tx.NewSelect().Model(&row).Where("key = ?", key).Scan(ctx); err != nil {
 			return notFoundOr(err, "role %s not found", key)
@@ -89,7 +89,7 @@ func (d *DB) Role(ctx context.Context, key string) (model.Role, error) {
 // NOT_FOUND for an unknown role or permission key.
 func (d *DB) SetRolePermissions(ctx context.Context, actor model.Actor, roleKey string, permKeys []string) (model.Role, error) {
 	var role roleRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&role).Where("key = ?", roleKey).Scan(ctx); err != nil {
 			return notFoundOr(err, "role %s not found", roleKey)
 		}

@@ -28,7 +28,7 @@ import (
 func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenantID string, plan policy.SessionPlanner) (model.Session, []model.Session, error) {
 	var created model.Session
 	var ended []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		now := d.now()
 		// Policy locks first, then the membership row, in the same order as
 		// every other writer, so that no two transactions wait on each other.
@@ -78,7 +78,7 @@ func (d *DB) CreateSession(ctx context.Context, actor model.Actor, userID, tenan
 			nil, sessionAudit{UserID: userID, Device: s.Device, IPAddress: s.IPAddress}); err != nil {
 			return err
 		}
-		return writeOutbox(ctx, tx, now, webhook.SessionEvent(webhook.SessionCreated, created, created.CreatedAt))
+		return writeOutbox(ctx, tx, d.endpoints, now, webhook.SessionEvent(webhook.SessionCreated, created, created.CreatedAt))
 	})
 	return created, ended, err
 }
@@ -186,7 +186,7 @@ func (d *DB) CountActiveSessions(ctx context.Context, userIDs []string, tenantID
 // returns the sessions it ended; sessions ended already are left alone.
 func (d *DB) EndSessions(ctx context.Context, ends []model.SessionEnd, actor model.Actor, overdueBy time.Time) ([]model.Session, error) {
 	var out []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		out, err = d.endSessions(ctx, tx, ends, actor, d.now(), overdue{by: overdueBy})
 		return err
@@ -205,7 +205,7 @@ func (d *DB) EndDueSessions(ctx context.Context, ids []string, dueBy time.Time) 
 		ends[i] = model.SessionEnd{ID: id}
 	}
 	var out []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		out, err = d.endSessions(ctx, tx, ends, model.Actor{Kind: model.ActorSystem}, d.now(), overdue{by: dueBy, only: true})
 		return err
@@ -222,7 +222,7 @@ func (d *DB) EndDueSessions(ctx context.Context, ids []string, dueBy time.Time) 
 // orders them).
 func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except string, reason model.EndReason, actor model.Actor, overdueBy time.Time) ([]model.Session, error) {
 	var out []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		where, args := "user_id = ? AND id <> ?", []any{userID, except}
 		if tenantID != "" {
 			if err := d.lockMemberships(ctx, tx, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
@@ -249,7 +249,7 @@ func (d *DB) EndUserSessions(ctx context.Context, userID, tenantID, except strin
 		}
 		// An admin's sign-out is a fact of its own, reported with its
 		// count even when no session was active.
-		return writeOutbox(ctx, tx, now, webhook.SignedOutEvent(userID, tenantID, len(out), actor, now))
+		return writeOutbox(ctx, tx, d.endpoints, now, webhook.SignedOutEvent(userID, tenantID, len(out), actor, now))
 	})
 	if err != nil {
 		return nil, err
@@ -296,7 +296,7 @@ func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionE
 				Returning("*").Exec(ctx, &rows); err != nil {
 				return nil, err
 			}
-			ended, err := writeEndAudits(ctx, idb, rows, model.Actor{Kind: model.ActorSystem}, now)
+			ended, err := writeEndAudits(ctx, idb, d.endpoints, rows, model.Actor{Kind: model.ActorSystem}, now)
 			if err != nil {
 				return nil, err
 			}
@@ -341,7 +341,7 @@ func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionE
 				Returning("*").Exec(ctx, &rows); err != nil {
 				return nil, err
 			}
-			ended, err := writeEndAudits(ctx, idb, rows, actor, now)
+			ended, err := writeEndAudits(ctx, idb, d.endpoints, rows, actor, now)
 			if err != nil {
 				return nil, err
 			}
@@ -353,7 +353,7 @@ func (d *DB) endSessions(ctx context.Context, idb bun.IDB, ends []model.SessionE
 
 // writeEndAudits records one session.ended entry per ended row, written at
 // now, and returns the rows as sessions.
-func writeEndAudits(ctx context.Context, idb bun.IDB, rows []sessionRow, actor model.Actor, now time.Time) ([]model.Session, error) {
+func writeEndAudits(ctx context.Context, idb bun.IDB, eps *endpointCache, rows []sessionRow, actor model.Actor, now time.Time) ([]model.Session, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
@@ -375,7 +375,7 @@ func writeEndAudits(ctx context.Context, idb bun.IDB, rows []sessionRow, actor m
 	}
 	// Every end passes here: its webhook deliveries commit with it.
 	evs := sessionEvents(webhook.SessionEnded, out, func(s model.Session) time.Time { return *s.EndedAt })
-	if err := writeOutbox(ctx, idb, now, evs...); err != nil {
+	if err := writeOutbox(ctx, idb, eps, now, evs...); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -15,11 +15,14 @@ import (
 // Stats counts the statements a DB has run, for load tests and metrics.
 type Stats struct {
 	Reads, Writes uint64
+	// WriteWaits counts the writers that found SQLite's write turn taken
+	// and queued for it (see DB.tx).
+	WriteWaits uint64
 }
 
 type statsHook struct {
-	reads, writes atomic.Uint64
-	obs           QueryObserver
+	reads, writes, writeWaits atomic.Uint64
+	obs                       QueryObserver
 }
 
 // QueryObserver is told of every statement, for metrics
@@ -28,6 +31,9 @@ type QueryObserver interface {
 	// Query reports one statement: its operation (SELECT, INSERT, UPDATE,
 	// DELETE or another keyword) and how long it took.
 	Query(operation string, d time.Duration)
+	// WriteWait reports how long a writer queued for SQLite's write turn
+	// (only writers that found it taken).
+	WriteWait(d time.Duration)
 }
 
 var _ bun.QueryHook = (*statsHook)(nil)
@@ -49,7 +55,7 @@ func (h *statsHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 
 // Stats returns the statement counts since Open.
 func (d *DB) Stats() Stats {
-	return Stats{Reads: d.stats.reads.Load(), Writes: d.stats.writes.Load()}
+	return Stats{Reads: d.stats.reads.Load(), Writes: d.stats.writes.Load(), WriteWaits: d.stats.writeWaits.Load()}
 }
 
 // Writes is Stats().Writes: the INSERT, UPDATE and DELETE statements run
@@ -61,7 +67,7 @@ func (d *DB) Writes() uint64 { return d.stats.writes.Load() }
 // session needs an id, a token hash, and a user who is a member of its tenant.
 func (d *DB) ImportSessions(ctx context.Context, sessions []model.Session) error {
 	const batch = 500
-	return d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		for start := 0; start < len(sessions); start += batch {
 			rows := make([]sessionRow, 0, batch)
 			for _, s := range sessions[start:min(start+batch, len(sessions))] {

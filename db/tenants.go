@@ -16,7 +16,7 @@ import (
 // CreateTenant stores a new tenant.
 func (d *DB) CreateTenant(ctx context.Context, actor model.Actor, name string) (model.Tenant, error) {
 	row := tenantRow{ID: newID(), Name: name, CreatedAt: d.now()}
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 			return err
 		}
@@ -28,7 +28,7 @@ func (d *DB) CreateTenant(ctx context.Context, actor model.Actor, name string) (
 // UpdateTenant renames a tenant. NOT_FOUND when it does not exist.
 func (d *DB) UpdateTenant(ctx context.Context, actor model.Actor, id string, name *string) (model.Tenant, error) {
 	var row tenantRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "tenant %s not found", id)
 		}
@@ -49,7 +49,7 @@ func (d *DB) UpdateTenant(ctx context.Context, actor model.Actor, id string, nam
 // NOT_FOUND when it does not exist.
 func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
 	var ended []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var row tenantRow
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "tenant %s not found", id)

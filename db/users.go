@@ -22,7 +22,7 @@ import (
 func (d *DB) CreateUser(ctx context.Context, actor model.Actor, nu model.NewUser) (model.User, error) {
 	row := userRow{ID: newID(), Email: nu.Email, EmailLower: strings.ToLower(nu.Email), Name: nu.Name, PasswordHash: nu.PasswordHash, CreatedAt: d.now()}
 	row.fold()
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := requireTenant(ctx, tx, nu.TenantID); err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (d *DB) CreateUser(ctx context.Context, actor model.Actor, nu model.NewUser
 // UpdateUser changes a user. NOT_FOUND, or CONFLICT on a taken email.
 func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u model.UserUpdate) (model.User, error) {
 	var row userRow
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "user %s not found", id)
 		}
@@ -70,7 +70,7 @@ func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u mod
 // NOT_FOUND when it does not exist.
 func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
 	var ended []model.Session
-	err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var row userRow
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return notFoundOr(err, "user %s not found", id)
@@ -236,7 +236,7 @@ func (d *DB) foldUserSearch(ctx context.Context) error {
 		if len(rows) == 0 {
 			return nil
 		}
-		err := d.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			for i := range rows {
 				rows[i].fold()
 				if _, err := tx.NewUpdate().Model(&rows[i]).Column("name_folded", "email_folded").WherePK().Exec(ctx); err != nil {

@@ -52,6 +52,52 @@ func TestWebhookOutbox(t *testing.T) {
 			}
 		})
 
+		// SQLite keeps the enabled endpoints in memory (endpointCache): each
+		// change to an endpoint must reach the very next event.
+		t.Run("the next event after each endpoint change sees the change", func(t *testing.T) {
+			count := func(id string) int {
+				ds, _, err := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: id, Limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(ds)
+			}
+			created := func() { e.session(t, u, ten) } // one session.created
+			late := e.endpoint(t, "late")
+			created()
+			if n := count(late.ID); n != 1 {
+				t.Fatalf("a new endpoint got %d deliveries of the next event, want 1", n)
+			}
+			if _, err := e.UpdateWebhookEndpoint(ctx, e.admin, late.ID, func(ep *webhook.Endpoint) error {
+				ep.EventTypes = []string{webhook.SessionEnded}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			created()
+			if n := count(late.ID); n != 1 {
+				t.Fatalf("an endpoint narrowed to session.ended got %d deliveries, want still 1", n)
+			}
+			if _, err := e.UpdateWebhookEndpoint(ctx, e.admin, late.ID, func(ep *webhook.Endpoint) error {
+				ep.EventTypes = nil
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			created()
+			if n := count(late.ID); n != 2 {
+				t.Fatalf("an endpoint widened again got %d deliveries, want 2", n)
+			}
+			if err := e.DeleteWebhookEndpoint(ctx, e.admin, late.ID); err != nil {
+				t.Fatal(err)
+			}
+			allBefore := count(all.ID)
+			created() // a delivery for the deleted endpoint would break its foreign key and fail the creation
+			if n := count(all.ID); n != allBefore+1 {
+				t.Fatalf("after a delete the other endpoint got %d new deliveries, want 1", n-allBefore)
+			}
+		})
+
 		t.Run("a change that fails writes no delivery", func(t *testing.T) {
 			before, _, _ := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: all.ID, Limit: 100})
 			if _, _, err := e.CreateSession(ctx, e.admin, u, "no-such-tenant", planSession); err == nil {

@@ -49,6 +49,7 @@ type Metrics struct {
 	flushSize      prometheus.Histogram
 	flushDuration  prometheus.Histogram
 	dbQuery        *prometheus.HistogramVec
+	dbWriteWait    prometheus.Histogram
 	graphql        *prometheus.CounterVec
 	purged         *prometheus.CounterVec
 	purgeRuns      *prometheus.CounterVec
@@ -115,6 +116,8 @@ func New() *Metrics {
 		Help: "Sessions whose activity one flush wrote.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)})
 	m.flushDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiond_activity_flush_duration_seconds",
 		Help: "Time one activity flush took.", Buckets: latencyBuckets})
+	m.dbWriteWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiond_db_write_wait_seconds",
+		Help: "SQLite only: how long a write transaction queued for the process's write turn (only those that found it taken).", Buckets: latencyBuckets})
 	m.dbQuery = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sessiond_db_query_duration_seconds",
 		Help: "Database statement duration by operation kind (select, insert, update, delete, other).", Buckets: latencyBuckets}, []string{"operation"})
 	m.graphql = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiond_graphql_requests_total",
@@ -133,7 +136,7 @@ func New() *Metrics {
 		Help: "1 once the instance received SIGTERM and is draining its connections."})
 	for _, c := range []prometheus.Collector{m.liveSessions, m.created, m.ended, m.logins, m.validations, m.expiryLag,
 		m.expiringSoon, m.pushLatency, m.wsConns, m.wsSubs, m.slowConsumers, m.busPublished, m.busReceived, m.busResyncs,
-		m.busLag, m.flushSize, m.flushDuration, m.dbQuery, m.graphql, m.purged, m.purgeRuns, m.webhooks, m.webhookLatency,
+		m.busLag, m.flushSize, m.flushDuration, m.dbQuery, m.dbWriteWait, m.graphql, m.purged, m.purgeRuns, m.webhooks, m.webhookLatency,
 		m.ready, m.draining} {
 		f(c)
 	}
@@ -453,6 +456,14 @@ func (m *Metrics) Query(operation string, d time.Duration) {
 		op = strings.ToLower(operation)
 	}
 	m.dbQuery.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// WriteWait records how long a SQLite writer queued for the write turn.
+func (m *Metrics) WriteWait(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.dbWriteWait.Observe(d.Seconds())
 }
 
 // GraphQLRequest counts one operation by type and outcome code ("" is OK).
