@@ -45,8 +45,10 @@ type DB struct {
 	clock   clock.Clock
 	stats   *statsHook
 	// writes holds this process's turn to write on SQLite (nil on
-	// PostgreSQL); see tx.
+	// PostgreSQL); queue holds the write transactions waiting for it. See
+	// tx in writes.go.
 	writes chan struct{}
+	queue  writeQueue
 	// endpoints caches the enabled webhook endpoints on SQLite (see
 	// endpointCache); never nil.
 	endpoints *endpointCache
@@ -138,22 +140,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-// tx runs fn in a write transaction. On SQLite the process's writers take
-// turns first, in the order they asked: SQLite has one write lock per
-// file, and a writer that finds it taken waits in SQLite's busy handler,
-// which sleeps in steps of up to 100 ms and so leaves the lock idle while
-// others queue (measured: revokeSession p50 3 ms, p99 135-185 ms with
-// eight clients). The busy timeout still covers other processes on the
-// same file (the CLI's subcommands).
-func (d *DB) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	done, err := d.writeTurn(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return d.bun.RunInTx(ctx, nil, fn)
 }
 
 // writeTurn waits for this process's turn to write on SQLite (at once on

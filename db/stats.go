@@ -18,11 +18,14 @@ type Stats struct {
 	// WriteWaits counts the writers that found SQLite's write turn taken
 	// and queued for it (see DB.tx).
 	WriteWaits uint64
+	// Groups counts the SQLite transactions that committed more than one
+	// write transaction together (see DB.tx).
+	Groups uint64
 }
 
 type statsHook struct {
-	reads, writes, writeWaits atomic.Uint64
-	obs                       QueryObserver
+	reads, writes, writeWaits, groups atomic.Uint64
+	obs                               QueryObserver
 }
 
 // QueryObserver is told of every statement, for metrics
@@ -55,7 +58,7 @@ func (h *statsHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 
 // Stats returns the statement counts since Open.
 func (d *DB) Stats() Stats {
-	return Stats{Reads: d.stats.reads.Load(), Writes: d.stats.writes.Load(), WriteWaits: d.stats.writeWaits.Load()}
+	return Stats{Reads: d.stats.reads.Load(), Writes: d.stats.writes.Load(), WriteWaits: d.stats.writeWaits.Load(), Groups: d.stats.groups.Load()}
 }
 
 // Writes is Stats().Writes: the INSERT, UPDATE and DELETE statements run

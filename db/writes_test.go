@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -11,20 +12,48 @@ import (
 	"github.com/uptrace/bun"
 )
 
+// scratchDB opens a SQLite database with one table of integers, n.
+func scratchDB(t *testing.T, table string) *DB {
+	t.Helper()
+	ctx := context.Background()
+	d, err := Open(ctx, Config{DSN: filepath.Join(t.TempDir(), "scratch.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if _, err := d.bun.ExecContext(ctx, "CREATE TABLE "+table+" (n INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// holdTurn starts a write transaction that holds the turn until finish is
+// called, then runs last in it and commits; finish returns its outcome.
+func holdTurn(t *testing.T, d *DB, last func(context.Context, bun.Tx) error) (finish func() error) {
+	t.Helper()
+	inside, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- d.tx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+			close(inside)
+			<-release
+			return last(ctx, tx)
+		})
+	}()
+	<-inside
+	return func() error {
+		close(release)
+		return <-held
+	}
+}
+
 // TestSQLiteWritersTakeTurns checks the process's write turn on SQLite: a
 // writer waits for the one in its transaction without reaching SQLite's
 // busy handler (its context ends the wait, nothing written), and many
 // concurrent writers all commit, none refused as busy.
 func TestSQLiteWritersTakeTurns(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, Config{DSN: filepath.Join(t.TempDir(), "w.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.bun.ExecContext(ctx, "CREATE TABLE turns (n INTEGER NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
+	d := scratchDB(t, "turns")
 	insert := func(ctx context.Context, tx bun.Tx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO turns (n) VALUES (1)")
 		return err
@@ -37,18 +66,9 @@ func TestSQLiteWritersTakeTurns(t *testing.T) {
 		return n
 	}
 
-	inside, release := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			close(inside)
-			<-release
-			return insert(ctx, tx)
-		})
-	}()
-	<-inside
+	finish := holdTurn(t, d, func(ctx context.Context, tx bun.Tx) error { return insert(ctx, tx) })
 	waitCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	err = d.tx(waitCtx, insert)
+	err := d.tx(waitCtx, insert)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a writer behind an open transaction: %v, want its context's deadline", err)
@@ -59,8 +79,7 @@ func TestSQLiteWritersTakeTurns(t *testing.T) {
 	if w := d.Stats().WriteWaits; w != 2 {
 		t.Fatalf("WriteWaits = %d after two writers queued behind an open transaction, want 2", w)
 	}
-	close(release)
-	if err := <-held; err != nil {
+	if err := finish(); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 1 {
@@ -88,5 +107,95 @@ func TestSQLiteWritersTakeTurns(t *testing.T) {
 	}
 	if n := count(); n != 1+writers*each {
 		t.Fatalf("%d rows, want %d", n, 1+writers*each)
+	}
+}
+
+// TestSQLiteGroupCommit checks that writers queued behind the turn commit
+// together, each with its own outcome: a failing one's writes are rolled
+// back alone, a panicking one panics in its own goroutine, and the rest
+// are written.
+func TestSQLiteGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	d := scratchDB(t, "grouped")
+	insert := func(ctx context.Context, tx bun.Tx, n int) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO grouped (n) VALUES (?)", n)
+		return err
+	}
+	finish := holdTurn(t, d, func(ctx context.Context, tx bun.Tx) error { return insert(ctx, tx, 0) })
+
+	const queued = 9
+	refused := errors.New("refused after its insert")
+	type outcome struct {
+		n     int
+		err   error
+		panic any
+	}
+	outcomes := make(chan outcome, queued)
+	for n := 1; n <= queued; n++ {
+		go func() {
+			o := outcome{n: n}
+			defer func() {
+				o.panic = recover()
+				outcomes <- o
+			}()
+			o.err = d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				if err := insert(ctx, tx, n); err != nil {
+					return err
+				}
+				switch {
+				case n == 5:
+					panic("writer 5 panics")
+				case n%3 == 0:
+					return refused
+				}
+				// Each sees the group's earlier writes: n-1 rows at most before it.
+				var before int
+				if err := tx.NewRaw("SELECT count(*) FROM grouped WHERE n > 0").Scan(ctx, &before); err != nil {
+					return err
+				}
+				if before < 1 {
+					return fmt.Errorf("writer %d sees %d rows of its own", n, before)
+				}
+				return nil
+			})
+		}()
+	}
+	for { // all nine queued behind the held turn
+		d.queue.mu.Lock()
+		n := len(d.queue.pending)
+		d.queue.mu.Unlock()
+		if n == queued {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	groupsBefore := d.Stats().Groups
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	for range queued {
+		o := <-outcomes
+		switch {
+		case o.n == 5:
+			if o.panic == nil {
+				t.Errorf("writer 5's panic did not reach its goroutine (err %v)", o.err)
+			}
+		case o.n%3 == 0:
+			if !errors.Is(o.err, refused) {
+				t.Errorf("writer %d: %v, want its own error", o.n, o.err)
+			}
+		case o.err != nil || o.panic != nil:
+			t.Errorf("writer %d: %v %v, want committed", o.n, o.err, o.panic)
+		}
+	}
+	if g := d.Stats().Groups - groupsBefore; g != 1 {
+		t.Fatalf("the nine queued writers committed in %d groups, want 1", g)
+	}
+	var got []int
+	if err := d.bun.NewRaw("SELECT n FROM grouped ORDER BY n").Scan(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 1, 2, 4, 7, 8}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows %v, want %v (the refused and the panicking writers' rows rolled back)", got, want)
 	}
 }
