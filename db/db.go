@@ -142,32 +142,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return d, nil
 }
 
-// writeTurn waits for this process's turn to write on SQLite (at once on
-// PostgreSQL, whose row locks order writers) and returns its release. Every
-// write outside tx takes it too; a write inside fn of tx must not.
-func (d *DB) writeTurn(ctx context.Context) (release func(), err error) {
-	if d.writes == nil {
-		return func() {}, nil
-	}
-	release = func() { <-d.writes }
-	select {
-	case d.writes <- struct{}{}:
-		return release, nil
-	default:
-	}
-	d.stats.writeWaits.Add(1)
-	start := time.Now()
-	select {
-	case d.writes <- struct{}{}:
-		if d.stats.obs != nil {
-			d.stats.obs.WriteWait(time.Since(start))
-		}
-		return release, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // applyMigrations applies pending migrations (on PostgreSQL under an
 // advisory lock, so instances starting together apply each once).
 func (d *DB) applyMigrations(ctx context.Context) error {

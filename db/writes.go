@@ -24,11 +24,13 @@ type writeQueue struct {
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(context.Context, bun.Tx) error
-	err  error
-	pnc  any // a panic of fn, raised again in the caller's goroutine
-	done chan struct{}
+	ctx context.Context
+	fn  func(context.Context, bun.Tx) error
+	err error
+	pnc any // a panic of fn, raised again in the caller's goroutine
+	// began is when a group started it: the end of its wait for the turn.
+	began time.Time
+	done  chan struct{}
 }
 
 // tx runs fn in a write transaction and returns once it has committed (or
@@ -88,8 +90,8 @@ func (d *DB) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) err
 		}
 		select {
 		case <-r.done:
-			if waited && d.stats.obs != nil {
-				d.stats.obs.WriteWait(time.Since(start))
+			if waited && d.stats.obs != nil && !r.began.IsZero() {
+				d.stats.obs.WriteWait(r.began.Sub(start))
 			}
 			if r.pnc != nil {
 				panic(r.pnc)
@@ -133,6 +135,10 @@ func (d *DB) commitGroup() {
 			close(r.done)
 		}
 	}()
+	began := time.Now()
+	for _, r := range group {
+		r.began = began
+	}
 	if n == 1 {
 		// Alone: its own transaction, with its own context, as always.
 		r := group[0]
@@ -183,4 +189,30 @@ func (r *writeReq) run(ctx context.Context, tx bun.Tx) (err error) {
 		}
 	}()
 	return r.fn(ctx, tx)
+}
+
+// writeTurn waits for this process's turn to write on SQLite (at once on
+// PostgreSQL, whose row locks order writers) and returns its release. Every
+// write outside tx takes it too; a write inside fn of tx must not.
+func (d *DB) writeTurn(ctx context.Context) (release func(), err error) {
+	if d.writes == nil {
+		return func() {}, nil
+	}
+	release = func() { <-d.writes }
+	select {
+	case d.writes <- struct{}{}:
+		return release, nil
+	default:
+	}
+	d.stats.writeWaits.Add(1)
+	start := time.Now()
+	select {
+	case d.writes <- struct{}{}:
+		if d.stats.obs != nil {
+			d.stats.obs.WriteWait(time.Since(start))
+		}
+		return release, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
