@@ -3,6 +3,8 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,33 +81,50 @@ func BenchmarkCreateSession(b *testing.B) {
 func BenchmarkEndSessionOutbox(b *testing.B) {
 	for _, dialect := range dialects() {
 		for _, endpoints := range []int{0, 1, 5} {
-			b.Run(fmt.Sprintf("%s/endpoints=%d", dialect, endpoints), func(b *testing.B) {
-				e := openEnv(b, dialect)
-				ctx := context.Background()
-				tn := e.tenant(b, "bench")
-				u := e.user(b, tn, "bench@example.com")
-				for i := range endpoints {
-					e.endpoint(b, fmt.Sprintf("ep%d", i))
-				}
-				ids := make([]string, b.N)
-				seed := make([]model.Session, b.N)
-				for i := range seed {
-					ids[i] = fmt.Sprintf("s-%07d", i)
-					seed[i] = model.Session{
-						ID: ids[i], TokenHash: secret.HashToken(secret.NewToken("sds_")), UserID: u, TenantID: tn,
-						CreatedAt: t0, LastActiveAt: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Hour), IdleTimeout: time.Hour,
+			for _, clients := range []int{1, 8} {
+				b.Run(fmt.Sprintf("%s/endpoints=%d/clients=%d", dialect, endpoints, clients), func(b *testing.B) {
+					e := openEnv(b, dialect)
+					ctx := context.Background()
+					tn := e.tenant(b, "bench")
+					u := e.user(b, tn, "bench@example.com")
+					for i := range endpoints {
+						e.endpoint(b, fmt.Sprintf("ep%d", i))
 					}
-				}
-				if err := e.ImportSessions(ctx, seed); err != nil {
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if _, err := e.EndSessions(ctx, []model.SessionEnd{{ID: ids[i], Reason: model.EndRevokedByAdmin}}, e.admin, time.Time{}); err != nil {
+					ids := make([]string, b.N)
+					seed := make([]model.Session, b.N)
+					for i := range seed {
+						ids[i] = fmt.Sprintf("s-%07d", i)
+						seed[i] = model.Session{
+							ID: ids[i], TokenHash: secret.HashToken(secret.NewToken("sds_")), UserID: u, TenantID: tn,
+							CreatedAt: t0, LastActiveAt: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Hour), IdleTimeout: time.Hour,
+						}
+					}
+					if err := e.ImportSessions(ctx, seed); err != nil {
 						b.Fatal(err)
 					}
-				}
-			})
+					// clients concurrent callers: on SQLite their ends share
+					// commits (DB.tx), as a busy server's do.
+					var next atomic.Int64
+					var wg sync.WaitGroup
+					cpu0 := cpuTime()
+					b.ResetTimer()
+					for range clients {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+								if _, err := e.EndSessions(ctx, []model.SessionEnd{{ID: ids[i], Reason: model.EndRevokedByAdmin}}, e.admin, time.Time{}); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}()
+					}
+					wg.Wait()
+					b.StopTimer()
+					b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+				})
+			}
 		}
 	}
 }

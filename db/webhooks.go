@@ -139,14 +139,17 @@ func auditTenant(ep webhook.Endpoint) string {
 // parameter limit.
 const outboxBatch = 500
 
-// endpointCache holds the enabled endpoints (id, tenant, event types)
-// that writeOutbox fans events out to, so that a session's end does not
-// read them in its write transaction (measured: that read was 38 % of the
-// outbox's cost). Only on SQLite, where this process is the only writer
-// and writers take turns (DB.tx): every change to an endpoint empties the
-// cache inside its own turn, so the next outbox write, in a later turn,
-// reads the committed list. On PostgreSQL other instances change endpoints
-// too, so every outbox write reads them.
+// endpointCache holds the enabled endpoints that writeOutbox fans events
+// out to, so that a session's end does not read them in its write
+// transaction (measured: that read was 38 % of the outbox's cost). Only on
+// SQLite, where this process is the only writer and writers take turns
+// (DB.tx): every change to an endpoint empties the cache inside its own
+// turn, so the next outbox write, in a later turn, reads the committed
+// list. The cache holds whole endpoints (URL, sealed secrets), so that a
+// committed delivery can be handed to the dispatcher as a ready claim (see
+// DB.HandOffDeliveries). On PostgreSQL other instances change endpoints
+// too, so every outbox write reads them (their id, tenant and event types
+// only).
 type endpointCache struct {
 	on   bool
 	list atomic.Pointer[[]webhook.Endpoint]
@@ -154,20 +157,25 @@ type endpointCache struct {
 
 // enabled returns the enabled endpoints, from the cache when it holds them.
 func (c *endpointCache) enabled(ctx context.Context, idb bun.IDB) ([]webhook.Endpoint, error) {
-	if c != nil && c.on {
+	cached := c != nil && c.on
+	if cached {
 		if p := c.list.Load(); p != nil {
 			return *p, nil
 		}
 	}
 	var eps []webhookEndpointRow
-	if err := idb.NewSelect().Model(&eps).Column("id", "tenant_id", "event_types").Where("disabled_at IS NULL").Scan(ctx); err != nil {
+	q := idb.NewSelect().Model(&eps).Where("disabled_at IS NULL")
+	if !cached {
+		q = q.Column("id", "tenant_id", "event_types")
+	}
+	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
 	models := make([]webhook.Endpoint, len(eps))
 	for i := range eps {
 		models[i] = eps[i].model()
 	}
-	if c != nil && c.on {
+	if cached {
 		c.list.Store(&models)
 	}
 	return models, nil
@@ -196,6 +204,7 @@ func writeOutbox(ctx context.Context, idb bun.IDB, eps *endpointCache, now time.
 		return nil
 	}
 	var rows []webhookDeliveryRow
+	var to []int // rows[i] goes to models[to[i]]
 	for _, e := range evs {
 		if e.ID == "" {
 			e.ID = newID()
@@ -212,12 +221,18 @@ func writeOutbox(ctx context.Context, idb bun.IDB, eps *endpointCache, now time.
 				}
 			}
 			rows = append(rows, newDeliveryRow(models[i].ID, e, body, now))
+			to = append(to, i)
 		}
 	}
 	for start := 0; start < len(rows); start += outboxBatch {
 		chunk := rows[start:min(start+outboxBatch, len(rows))]
 		if _, err := idb.NewInsert().Model(&chunk).Exec(ctx); err != nil {
 			return err
+		}
+	}
+	if w := writeOf(ctx); w != nil && eps != nil && eps.on {
+		for i := range rows {
+			w.claims = append(w.claims, webhook.Claim{Delivery: rows[i].model(), Endpoint: models[to[i]]})
 		}
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // maxGroup bounds the transactions one commit carries, so that the last
@@ -31,6 +33,54 @@ type writeReq struct {
 	// began is when a group started it: the end of its wait for the turn.
 	began time.Time
 	done  chan struct{}
+	// claims are the webhook deliveries fn wrote (writeOutbox), handed to
+	// the dispatcher once they are committed (HandOffDeliveries).
+	claims []webhook.Claim
+}
+
+// writeKey carries the running *writeReq in fn's context, so that what
+// fn writes deep in a domain method (the outbox) can be handed on after
+// the commit without every signature carrying it.
+type writeKey struct{}
+
+// writeOf returns the write transaction ctx runs in on SQLite, or nil.
+func writeOf(ctx context.Context) *writeReq {
+	r, _ := ctx.Value(writeKey{}).(*writeReq)
+	return r
+}
+
+// HandOffDeliveries gives f every webhook delivery committed from now on
+// (SQLite only; on PostgreSQL it does nothing, as other instances claim
+// too): f gets the deliveries of each commit as ready claims, so that the
+// dispatcher of the only instance can send them without reading the
+// outbox again. f is called while this process holds the write turn, so
+// an attempt at a delivery that f's dispatcher found by reading the
+// outbox meanwhile cannot have had its outcome written yet: the dispatcher
+// sees it held and does not send it twice. f must not block or write.
+// A delivery f does not take stays pending in the outbox, for the
+// dispatcher's next read.
+func (d *DB) HandOffDeliveries(f func([]webhook.Claim)) {
+	if d.writes != nil {
+		d.handoff.Store(&f)
+	}
+}
+
+// handOff passes what the committed requests wrote to the hook.
+func (d *DB) handOff(group []*writeReq) {
+	f := d.handoff.Load()
+	if f == nil {
+		return
+	}
+	var claims []webhook.Claim
+	for _, r := range group {
+		if r.err == nil && r.pnc == nil {
+			claims = append(claims, r.claims...)
+		}
+		r.claims = nil
+	}
+	if len(claims) > 0 {
+		(*f)(claims)
+	}
 }
 
 // tx runs fn in a write transaction and returns once it has committed (or
@@ -146,6 +196,7 @@ func (d *DB) commitGroup() {
 		if r.err != nil {
 			d.endpoints.changed() // a rolled-back transaction may have cached what it wrote
 		}
+		d.handOff(group)
 		return
 	}
 	d.stats.groups.Add(1)
@@ -157,6 +208,7 @@ func (d *DB) commitGroup() {
 				return err
 			}
 			if r.err = r.run(ctx, sp); r.err != nil {
+				r.claims = nil // rolled back: they were never written
 				if err := sp.Rollback(); err != nil {
 					return fmt.Errorf("roll back a grouped write: %w", err)
 				}
@@ -177,11 +229,13 @@ func (d *DB) commitGroup() {
 			}
 		}
 	}
+	d.handOff(group)
 }
 
 // run calls fn, turning a panic into an error for the group and keeping
 // it for the caller's goroutine.
 func (r *writeReq) run(ctx context.Context, tx bun.Tx) (err error) {
+	ctx = context.WithValue(ctx, writeKey{}, r)
 	defer func() {
 		if p := recover(); p != nil {
 			r.pnc = p

@@ -2,14 +2,19 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/sessiond/sessiond/internal/model"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // scratchDB opens a SQLite database with one table of integers, n.
@@ -197,5 +202,103 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	}
 	if want := []int{0, 1, 2, 4, 7, 8}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("rows %v, want %v (the refused and the panicking writers' rows rolled back)", got, want)
+	}
+}
+
+// TestSQLiteHandOffDeliveries checks what the only instance's dispatcher
+// is handed (HandOffDeliveries): every committed delivery, once, as a
+// ready claim with its whole endpoint, only after its commit, and nothing
+// of a write that rolled back, in a group or alone.
+func TestSQLiteHandOffDeliveries(t *testing.T) {
+	ctx := context.Background()
+	d := scratchDB(t, "unused")
+	ep, err := d.CreateWebhookEndpoint(ctx, model.Actor{Kind: model.ActorSystem}, webhook.Endpoint{
+		ID: "ep", URL: "https://hooks.example.com/ep", Secret: "plain:whsec_x", CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var handed []webhook.Claim
+	var uncommitted []string
+	d.HandOffDeliveries(func(cs []webhook.Claim) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range cs {
+			// Another connection sees the row: it is committed.
+			n, err := d.bun.NewSelect().Table("webhook_deliveries").Where("id = ?", c.Delivery.ID).Count(ctx)
+			if err != nil || n != 1 {
+				uncommitted = append(uncommitted, c.Delivery.ID)
+			}
+		}
+		handed = append(handed, cs...)
+	})
+	event := func(name string) webhook.Event {
+		return webhook.Event{Type: webhook.SessionPolicyUpdated, At: time.Now(), Data: map[string]string{"name": name}}
+	}
+	write := func(name string, fail bool) error {
+		return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			if err := writeOutbox(ctx, tx, d.endpoints, time.Now(), event(name)); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("refused after its outbox row")
+			}
+			return nil
+		})
+	}
+
+	finish := holdTurn(t, d, func(context.Context, bun.Tx) error { return nil })
+	var wg sync.WaitGroup
+	for _, w := range []struct {
+		name string
+		fail bool
+	}{{"a", false}, {"refused", true}, {"b", false}} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = write(w.name, w.fail) }()
+	}
+	for { // all three queued behind the held turn: one group
+		d.queue.mu.Lock()
+		n := len(d.queue.pending)
+		d.queue.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := write("alone", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("alone and refused", true); err == nil {
+		t.Fatal("a refused write committed")
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(uncommitted) > 0 {
+		t.Fatalf("handed before their commit: %v", uncommitted)
+	}
+	var names []string
+	for _, c := range handed {
+		if c.Endpoint.ID != ep.ID || c.Endpoint.URL != ep.URL || c.Endpoint.Secret == "" || c.Delivery.EndpointID != ep.ID || c.Delivery.Status != webhook.Pending {
+			t.Fatalf("claim %+v, want a pending delivery with its whole endpoint %+v", c, ep)
+		}
+		var p struct{ Data struct{ Name string } }
+		if err := json.Unmarshal([]byte(c.Delivery.Payload), &p); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, p.Data.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"a", "alone", "b"}; !slices.Equal(names, want) {
+		t.Fatalf("handed %v, want %v: every committed delivery once, none rolled back", names, want)
+	}
+	pending, err := d.PendingWebhookDeliveries(ctx)
+	if err != nil || pending != 3 {
+		t.Fatalf("%d pending deliveries (%v), want the 3 handed", pending, err)
 	}
 }

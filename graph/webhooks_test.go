@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,6 +272,37 @@ func TestWebhookRetry(t *testing.T) {
 	}
 	if e := endpointByID(t, s, ep.ID); e.FailingSince != nil || !e.Enabled {
 		t.Fatalf("endpoint %+v, want healthy after the success", e)
+	}
+}
+
+// A committed delivery goes out at once, without the poll: on SQLite the
+// store hands it to the dispatcher (HandOffDeliveries), on PostgreSQL the
+// bus nudges it. More at once than the dispatcher may hold for one
+// endpoint (PerEndpoint × 8) leaves a backlog in the outbox, which each
+// finished batch of attempts reads. Each arrives once.
+func TestWebhookCommittedDeliveriesNeedNoPoll(t *testing.T) {
+	s := startWebhooks(t, graphtest.WithWebhooks(func(c *webhook.Config) { c.Poll = time.Hour; c.PerEndpoint = 1 }))
+	r := newReceiver(t)
+	createEndpoint(t, s, r, map[string]any{"eventTypes": []string{webhook.SessionCreated}})
+	w := s.NewWorkspace("nopoll")
+	const n = 40 // over PerEndpoint × 8 = 8 held at once
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.CreateSession(w.MemberID, w.TenantID) }()
+	}
+	wg.Wait()
+	hs := r.waitFor(n)
+	seen := map[string]bool{}
+	for _, h := range hs {
+		if seen[h.ID] {
+			t.Fatalf("webhook-id %s arrived twice", h.ID)
+		}
+		seen[h.ID] = true
+	}
+	time.Sleep(100 * time.Millisecond) // nothing more comes
+	if got := len(r.hooks()); got != n {
+		t.Fatalf("%d requests, want %d", got, n)
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +33,8 @@ func webhooksScenario(args []string) error {
 	clients := fs.Int("clients", 8, "concurrent API clients")
 	rounds := fs.Int("rounds", 2, "alternating on/off rounds for the throughput ratio")
 	hang := fs.Duration("hang", 15*time.Second, "how long the hanging receiver holds each request")
+	only := fs.String("variants", "off,on,outbox only", "the throughput variants to run, comma-separated")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput rounds to this file")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 
@@ -64,7 +69,22 @@ func webhooksScenario(args []string) error {
 		url        string
 		noDispatch bool
 	}
-	variants := []variant{{"off", "", false}, {"on", rcv.url, false}, {"outbox only", rcv.url, true}}
+	var variants []variant
+	for _, v := range []variant{{"off", "", false}, {"on", rcv.url, false}, {"outbox only", rcv.url, true}} {
+		if slices.Contains(strings.Split(*only, ","), v.name) {
+			variants = append(variants, v)
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+	}
 	endRate, createRate, endCPU := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for r := 0; r < *rounds; r++ {
 		for _, v := range variants {
@@ -99,6 +119,7 @@ func webhooksScenario(args []string) error {
 			fmt.Printf("round %d webhooks %-11s ends %7.0f /s   creations %7.0f /s   CPU per end %v (server, load client and receiver)\n", r+1, v.name, res.rps(), creates, perEnd.Round(time.Microsecond))
 		}
 	}
+	pprof.StopCPUProfile()
 	fmt.Printf("session ends, webhooks on vs off (median of rounds): %.2f×; creations: %.2f×\n", median(endRate["on"])/median(endRate["off"]), median(createRate["on"])/median(createRate["off"]))
 	fmt.Printf("outbox only vs off: ends %.2f×; creations %.2f×\n", median(endRate["outbox only"])/median(endRate["off"]), median(createRate["outbox only"])/median(createRate["off"]))
 	fmt.Printf("CPU per end (median): off %v, outbox only %v, on %v (delivery included)\n", time.Duration(median(endCPU["off"])).Round(time.Microsecond),

@@ -230,9 +230,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 
 var _ admin.Store = (*db.DB)(nil)
 
-// openWebhooks builds the webhook service and starts its dispatcher, which
-// every committed session change nudges through the bus (on PostgreSQL
-// other instances' changes too; the dispatcher also polls).
+// openWebhooks builds the webhook service and starts its dispatcher. On
+// SQLite the store hands it every committed delivery; on PostgreSQL every
+// committed session change nudges it through the bus (other instances'
+// changes too). It also polls.
 func (a *App) openWebhooks(ctx context.Context) error {
 	cfg := a.Config.Webhooks.WithDefaults()
 	sealer, err := webhook.NewSealer(cfg.Key)
@@ -248,7 +249,11 @@ func (a *App) openWebhooks(ctx context.Context) error {
 	if cfg.Disabled {
 		return nil
 	}
-	if _, err := a.Bus.Watch(ctx, events.Filter{}, func(events.Event) { d.Kick() }); err != nil {
+	if d.Single {
+		// Committed deliveries come straight from the store; the admin
+		// service kicks for the ones it writes, the poll for retries.
+		a.Store.HandOffDeliveries(d.Offer)
+	} else if _, err := a.Bus.Watch(ctx, events.Filter{}, func(events.Event) { d.Kick() }); err != nil {
 		return err
 	}
 	a.wg.Add(1)

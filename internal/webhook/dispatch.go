@@ -201,6 +201,19 @@ type Dispatcher struct {
 	// without webhooks pays no background query (every endpoint change
 	// goes through this process's EndpointsChanged).
 	known, have bool
+	// run is what attempts need while Run runs (nil otherwise): Offer
+	// starts attempts only then.
+	run *runState
+	// backlog says the outbox may hold due deliveries nobody holds: an
+	// offer was over the limits, or a round stopped at them. The next
+	// finished batch then looks at the outbox again.
+	backlog bool
+}
+
+// runState is Run's, for attempts started outside its loop (Offer).
+type runState struct {
+	ctx, attemptCtx context.Context
+	attempts        *sync.WaitGroup
 }
 
 // NewDispatcher returns a dispatcher for the store; owner names this
@@ -272,6 +285,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	writer.Add(1)
 	go func() { defer writer.Done(); d.writeResults(context.WithoutCancel(ctx)) }()
 	var attempts sync.WaitGroup
+	d.mu.Lock()
+	d.run = &runState{ctx: ctx, attemptCtx: attemptCtx, attempts: &attempts}
+	d.mu.Unlock()
 	// The poll is a real-time timer, not the injected clock's: it only
 	// decides how often to look; what is due is judged by the clock. (A
 	// fake clock's timers are the expiry scheduler's to count in tests.)
@@ -288,11 +304,14 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 		}
 		last = time.Now()
-		d.claim(ctx, attemptCtx, &attempts)
+		d.claim(ctx)
 		select {
 		case <-ctx.Done():
 			// Attempts in flight finish (bounded by Timeout) so their
 			// outcomes are written and nothing is sent twice on restart.
+			d.mu.Lock()
+			d.run = nil // no Offer adds to attempts from now on
+			d.mu.Unlock()
 			attempts.Wait()
 			close(d.results)
 			writer.Wait()
@@ -327,11 +346,16 @@ const resultLinger = 25 * time.Millisecond
 // claim leases due deliveries, endpoint by endpoint, while this instance
 // holds fewer than it may, and starts an attempt for each; attempts wait
 // for their endpoint's and the instance's concurrency slots.
-func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) {
+func (d *Dispatcher) claim(ctx context.Context) {
 	perEndpoint, total := d.cfg.PerEndpoint*claimAhead, d.cfg.Concurrency*claimAhead
 	if d.idle(ctx) {
 		return
 	}
+	// This round reads the outbox: a backlog it leaves (limits reached)
+	// is flagged again below.
+	d.mu.Lock()
+	d.backlog = false
+	d.mu.Unlock()
 	for ctx.Err() == nil {
 		d.mu.Lock()
 		free := total - d.total
@@ -340,6 +364,9 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 			if n >= perEndpoint {
 				full = append(full, ep)
 			}
+		}
+		if free <= 0 || len(full) > 0 {
+			d.backlog = true
 		}
 		d.mu.Unlock()
 		if free <= 0 {
@@ -357,6 +384,9 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 		for _, ep := range eps {
 			d.mu.Lock()
 			n := min(perEndpoint-d.inflight[ep], total-d.total)
+			if n <= 0 {
+				d.backlog = true
+			}
 			d.mu.Unlock()
 			if n <= 0 {
 				continue
@@ -375,59 +405,106 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 				return
 			}
 			d.mu.Lock()
-			// A claim this instance holds already (its lease ran out while
-			// it waited, by the clock) is re-leased to it; one attempt is
-			// enough.
-			fresh := claims[:0]
-			for _, c := range claims {
-				if _, ok := d.held[c.Delivery.ID]; !ok {
-					d.held[c.Delivery.ID] = ep
-					fresh = append(fresh, c)
-				}
+			if len(claims) == n {
+				d.backlog = true // there may be more than the limits let it take
 			}
-			claims = fresh
-			slot, ok := d.slots[ep]
-			if !ok {
-				slot = make(chan struct{}, d.cfg.PerEndpoint)
-				d.slots[ep] = slot
-			}
-			d.inflight[ep] += len(claims)
-			d.total += len(claims)
+			started += d.startLocked(d.run, ep, claims)
 			d.mu.Unlock()
-			started += len(claims)
-			for _, c := range claims {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					slot <- struct{}{}
-					d.sem <- struct{}{}
-					var out Outcome
-					if ctx.Err() != nil {
-						// Shutting down: hand the claim back rather than
-						// start an attempt that shutdown would wait for.
-						out = Outcome{DeliveryID: c.Delivery.ID, EndpointID: ep, Release: true}
-					} else {
-						out = d.attempt(attemptCtx, c)
-					}
-					<-d.sem
-					<-slot
-					// The claim stops counting against the endpoint now; it
-					// stays in held (and leased) until its outcome is written.
-					d.mu.Lock()
-					if d.inflight[ep]--; d.inflight[ep] <= 0 {
-						delete(d.inflight, ep)
-						delete(d.slots, ep)
-					}
-					d.total--
-					d.mu.Unlock()
-					d.results <- out
-				}()
-			}
 		}
 		if started == 0 {
 			return
 		}
 	}
+}
+
+// Offer hands the dispatcher of the only instance deliveries just
+// committed (db.DB.HandOffDeliveries), so that it sends them without
+// reading the outbox: measured, that read was a third of a delivery's
+// CPU while the API was busy. It takes what the concurrency limits let it
+// hold and leaves the rest in the outbox for its next read. It never
+// blocks: the caller is a committing write.
+func (d *Dispatcher) Offer(claims []Claim) {
+	if !d.Single || len(claims) == 0 {
+		return
+	}
+	perEndpoint, total := d.cfg.PerEndpoint*claimAhead, d.cfg.Concurrency*claimAhead
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.run == nil || d.run.ctx.Err() != nil {
+		return // the poll after a start (or restart) finds them
+	}
+	byEndpoint := map[string][]Claim{}
+	var order []string
+	for _, c := range claims {
+		ep := c.Endpoint.ID
+		if _, ok := byEndpoint[ep]; !ok {
+			order = append(order, ep)
+		}
+		byEndpoint[ep] = append(byEndpoint[ep], c)
+	}
+	for _, ep := range order {
+		cs := byEndpoint[ep]
+		n := max(0, min(perEndpoint-d.inflight[ep], total-d.total))
+		if n < len(cs) {
+			cs = cs[:n]
+			d.backlog = true
+		}
+		d.startLocked(d.run, ep, cs)
+	}
+}
+
+// startLocked takes the claims of endpoint ep that this instance does not
+// hold already (a claim whose lease ran out while it waited, by the
+// clock, is re-leased to it; one attempt is enough) and starts an attempt
+// for each, which waits for ep's and the instance's concurrency slots. It
+// returns how many it started; d.mu is held.
+func (d *Dispatcher) startLocked(run *runState, ep string, claims []Claim) int {
+	fresh := make([]Claim, 0, len(claims))
+	for _, c := range claims {
+		if _, ok := d.held[c.Delivery.ID]; !ok {
+			d.held[c.Delivery.ID] = ep
+			fresh = append(fresh, c)
+		}
+	}
+	if len(fresh) == 0 {
+		return 0
+	}
+	slot, ok := d.slots[ep]
+	if !ok {
+		slot = make(chan struct{}, d.cfg.PerEndpoint)
+		d.slots[ep] = slot
+	}
+	d.inflight[ep] += len(fresh)
+	d.total += len(fresh)
+	for _, c := range fresh {
+		run.attempts.Add(1)
+		go func() {
+			defer run.attempts.Done()
+			slot <- struct{}{}
+			d.sem <- struct{}{}
+			var out Outcome
+			if run.ctx.Err() != nil {
+				// Shutting down: hand the claim back rather than
+				// start an attempt that shutdown would wait for.
+				out = Outcome{DeliveryID: c.Delivery.ID, EndpointID: ep, Release: true}
+			} else {
+				out = d.attempt(run.attemptCtx, c)
+			}
+			<-d.sem
+			<-slot
+			// The claim stops counting against the endpoint now; it
+			// stays in held (and leased) until its outcome is written.
+			d.mu.Lock()
+			if d.inflight[ep]--; d.inflight[ep] <= 0 {
+				delete(d.inflight, ep)
+				delete(d.slots, ep)
+			}
+			d.total--
+			d.mu.Unlock()
+			d.results <- out
+		}()
+	}
+	return len(fresh)
 }
 
 // heldBy lists the deliveries of ep this instance holds.
@@ -486,6 +563,10 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 				d.known = false
 			}
 		}
+		// Claims are free again, and retries may be due: look at the
+		// outbox, unless this is the only instance and it holds whatever
+		// was committed (Offer; retries fall due later, for the poll).
+		again := !d.Single || d.backlog
 		d.mu.Unlock()
 		if d.OnAttempt != nil {
 			for _, o := range batch {
@@ -494,8 +575,9 @@ func (d *Dispatcher) writeResults(ctx context.Context) {
 				}
 			}
 		}
-		// Claims are free again, and retries may be due.
-		d.Kick()
+		if again {
+			d.Kick()
+		}
 	}
 }
 
