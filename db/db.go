@@ -143,13 +143,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = sqldb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	if cfg.NoMigrate {
-		return d, nil
+	if !cfg.NoMigrate {
+		if err := d.applyMigrations(ctx); err != nil {
+			_ = sqldb.Close()
+			return nil, err
+		}
 	}
-	if err := d.applyMigrations(ctx); err != nil {
-		_ = sqldb.Close()
-		return nil, err
-	}
+	d.endpoints.prepare(ctx, sqldb, d.stats)
 	return d, nil
 }
 
@@ -281,7 +281,10 @@ func (d *DB) Ping(ctx context.Context) error {
 func (d *DB) now() time.Time { return d.clock.Now().UTC().Truncate(time.Microsecond) }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.bun.Close() }
+func (d *DB) Close() error {
+	d.endpoints.close()
+	return d.bun.Close()
+}
 
 // redact drops credentials from a database URL before it is logged.
 func redact(dsn string) string {

@@ -44,9 +44,15 @@ var _ bun.QueryHook = (*statsHook)(nil)
 func (h *statsHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
 
 func (h *statsHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	op := e.Operation()
+	h.record(e.Operation(), e.StartTime)
+}
+
+// record counts one statement of operation op that started at start, for
+// bun's queries and the few statements run without bun (the outbox's
+// prepared INSERT).
+func (h *statsHook) record(op string, start time.Time) {
 	if h.obs != nil {
-		h.obs.Query(op, time.Since(e.StartTime))
+		h.obs.Query(op, time.Since(start))
 	}
 	switch op {
 	case "SELECT":

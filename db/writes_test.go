@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -300,5 +301,67 @@ func TestSQLiteHandOffDeliveries(t *testing.T) {
 	pending, err := d.PendingWebhookDeliveries(ctx)
 	if err != nil || pending != 3 {
 		t.Fatalf("%d pending deliveries (%v), want the 3 handed", pending, err)
+	}
+}
+
+// TestSQLiteOutboxPreparedInsert checks that on SQLite the outbox takes the
+// prepared INSERT (not bun), that it writes the same row as bun's insert,
+// that a rolled-back savepoint undoes it, and that it is counted as a
+// write like bun's statements.
+func TestSQLiteOutboxPreparedInsert(t *testing.T) {
+	ctx := context.Background()
+	d := scratchDB(t, "unused")
+	if d.endpoints.insert == nil {
+		t.Fatal("no prepared outbox INSERT on SQLite")
+	}
+	if _, err := d.CreateWebhookEndpoint(ctx, model.Actor{Kind: model.ActorSystem}, webhook.Endpoint{
+		ID: "ep", URL: "https://hooks.example.com/ep", Secret: "plain:whsec_x", CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(1_800_000_000_000)
+	event := func(id string) webhook.Event {
+		return webhook.Event{ID: id, Type: webhook.SessionPolicyUpdated, At: at, Data: map[string]string{"name": id}}
+	}
+	bunOnly := &endpointCache{on: true} // the same endpoints, no prepared statement
+	write := func(eps *endpointCache, id string, fail bool) error {
+		return d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			if err := writeOutbox(ctx, tx, eps, at, event(id)); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("refused")
+			}
+			return nil
+		})
+	}
+	writes := d.Stats().Writes
+	if err := write(d.endpoints, "prepared", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Stats().Writes - writes; got != 1 {
+		t.Fatalf("the prepared INSERT counted as %d writes, want 1", got)
+	}
+	if err := write(d.endpoints, "rolled back", true); err == nil {
+		t.Fatal("a refused write committed")
+	}
+	if err := write(bunOnly, "bun", false); err != nil {
+		t.Fatal(err)
+	}
+	var rows []webhookDeliveryRow
+	if err := d.bun.NewSelect().Model(&rows).Order("event_id").Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].EventID != "bun" || rows[1].EventID != "prepared" {
+		t.Fatalf("rows %+v, want the bun and the prepared one (the rolled-back one undone)", rows)
+	}
+	a, b := rows[0], rows[1]
+	if a.NextAttemptAt == nil || b.NextAttemptAt == nil || *a.NextAttemptAt != *b.NextAttemptAt || *b.NextAttemptAt != at.UnixMilli() {
+		t.Fatalf("due at %v (prepared) and %v (bun), want both %d", b.NextAttemptAt, a.NextAttemptAt, at.UnixMilli())
+	}
+	a.ID, b.ID, a.EventID, b.EventID, a.NextAttemptAt, b.NextAttemptAt = "", "", "", "", nil, nil
+	a.Payload, b.Payload = strings.ReplaceAll(a.Payload, `"bun"`, `"x"`), strings.ReplaceAll(b.Payload, `"prepared"`, `"x"`)
+	if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+		t.Fatalf("the prepared INSERT wrote\n%+v\nbun wrote\n%+v", b, a)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -303,6 +304,54 @@ func TestWebhookCommittedDeliveriesNeedNoPoll(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // nothing more comes
 	if got := len(r.hooks()); got != n {
 		t.Fatalf("%d requests, want %d", got, n)
+	}
+}
+
+// Deliveries that wait in the outbox because the dispatcher holds as many
+// as it may are not overtaken by later commits (on SQLite the store offers
+// every commit's deliveries to the dispatcher): one endpoint's deliveries
+// arrive in about the order they were committed, not the oldest last.
+// Commit order is the order of the delivery ids (UUIDv7, drawn in the
+// write); the receiver is slower than the commits, so a backlog forms.
+func TestWebhookBacklogKeepsCommitOrder(t *testing.T) {
+	s := startWebhooks(t, graphtest.WithWebhooks(func(c *webhook.Config) { c.PerEndpoint = 1 }))
+	r := newReceiver(t)
+	r.hold = func() { time.Sleep(5 * time.Millisecond) }
+	createEndpoint(t, s, r, map[string]any{"eventTypes": []string{webhook.SessionCreated}})
+	w := s.NewWorkspace("order")
+	const n, creators = 120, 4
+	var wg sync.WaitGroup
+	for range creators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / creators {
+				s.CreateSession(w.MemberID, w.TenantID)
+			}
+		}()
+	}
+	wg.Wait()
+	hs := r.waitFor(n)
+	requireOnce(t, hs)
+	committed := make([]string, len(hs))
+	for i, h := range hs {
+		committed[i] = h.ID
+	}
+	slices.Sort(committed)
+	// The dispatcher holds PerEndpoint × 8 claims of an endpoint, whose
+	// attempts start in whatever order their goroutines run: a delivery
+	// may move by that many places, not by the length of the backlog
+	// (before the fix: 26–34 places).
+	const window = 8
+	var ranks []int
+	worst := 0
+	for i, h := range hs {
+		r := slices.Index(committed, h.ID)
+		ranks = append(ranks, r)
+		worst = max(worst, i-r, r-i)
+	}
+	if worst > window {
+		t.Fatalf("a delivery arrived %d places from its commit order (at most %d expected): later commits overtook the backlog; commit ranks in arrival order: %v", worst, window, ranks)
 	}
 }
 

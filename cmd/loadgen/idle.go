@@ -42,6 +42,7 @@ func idle(args []string) error {
 	return nil
 }
 
+// cpu is the CPU time (user and system) this process has used.
 func cpu() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

@@ -83,6 +83,8 @@ func main() {
 		err = purgeScenario(os.Args[2:])
 	case "scrape-client":
 		err = scrapeClient(os.Args[2:])
+	case "webhook-receiver":
+		err = webhookReceiver(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown scenario %q", os.Args[1])
 	}
@@ -115,6 +117,14 @@ func start(ctx context.Context, cfg app.Config) (*instance, error) {
 		cfg.Database = filepath.Join(dir, "load.db")
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// All of a scenario's clients come from 127.0.0.1: the per-address
+	// limits (100 websockets by default) would refuse them.
+	if cfg.Limits.WSConnsPerIP == 0 {
+		cfg.Limits.WSConnsPerIP = -1
+	}
+	if cfg.Limits.SSEStreamsPerIP == 0 {
+		cfg.Limits.SSEStreamsPerIP = -1
+	}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -106,19 +104,9 @@ func memory(args []string) error {
 	}
 	var rows []row
 	for _, mode := range []string{"echo", "sessiond"} {
-		cmd := exec.Command(self, "serve", "-mode", mode)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
+		cmd, _, line, err := startChild([]string{self, "serve", "-mode", mode})
 		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			_ = cmd.Process.Kill()
-			return fmt.Errorf("%s server did not start: %v", mode, err)
+			return fmt.Errorf("%s server: %w", mode, err)
 		}
 		f := strings.Fields(line)
 		base, token := f[1], f[2]

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/app"
@@ -86,9 +85,9 @@ func scrapeScenario(args []string) error {
 	var quietCPU, scrapedCPU time.Duration
 	total, size := 0, 0
 	runQuiet := func() {
-		c0 := cpuTime()
+		c0 := cpu()
 		r := in.load(*clients, *d, fullValidation, token, nil)
-		quietCPU += cpuTime() - c0
+		quietCPU += cpu() - c0
 		quiet.requests += r.requests
 		quiet.elapsed += r.elapsed
 		quiet.latencies = append(quiet.latencies, r.latencies...)
@@ -97,7 +96,7 @@ func scrapeScenario(args []string) error {
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(1)
-		c0 := cpuTime()
+		c0 := cpu()
 		go func() {
 			defer wg.Done()
 			n, s := scrape(*scrapes, *d, done)
@@ -106,7 +105,7 @@ func scrapeScenario(args []string) error {
 		r := in.load(*clients, *d, fullValidation, token, nil)
 		close(done)
 		wg.Wait()
-		scrapedCPU += cpuTime() - c0
+		scrapedCPU += cpu() - c0
 		scraped.requests += r.requests
 		scraped.elapsed += r.elapsed
 		scraped.latencies = append(scraped.latencies, r.latencies...)
@@ -158,15 +157,6 @@ func scrapeClient(args []string) error {
 	}
 	fmt.Println(got, size)
 	return nil
-}
-
-// cpuTime is the CPU time (user and system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // purgeScenario measures the API's p99 (full validation from several

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
+	"math"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -24,9 +21,12 @@ import (
 // webhooksScenario measures webhook delivery (webhooks issue): latency from
 // a session's end to a local receiver, session-end and creation throughput
 // with an endpoint registered vs none, and API latency while the only
-// endpoint hangs for 15 s on every request.
+// endpoint hangs for 15 s on every request. sessiond and the load clients
+// run in this process, the receiver in a child process (see receiver.go);
+// to give each their own cores, as on separate hosts:
 //
-//	go run ./cmd/loadgen webhooks -ends 1000 -clients 8 -rounds 2
+//	go build -o /tmp/wh-loadgen ./cmd/loadgen
+//	taskset -c 0 /tmp/wh-loadgen webhooks -receiver-cpus 1
 func webhooksScenario(args []string) error {
 	fs := flag.NewFlagSet("webhooks", flag.ExitOnError)
 	ends := fs.Int("ends", 1000, "sessions ended per measurement")
@@ -35,11 +35,15 @@ func webhooksScenario(args []string) error {
 	hang := fs.Duration("hang", 15*time.Second, "how long the hanging receiver holds each request")
 	only := fs.String("variants", "off,on,outbox only", "the throughput variants to run, comma-separated")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput rounds to this file")
+	receiverCPUs := fs.String("receiver-cpus", "", "run the receivers on these CPUs (taskset -c list); empty: anywhere")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 
 	// 1. Latency: end → receiver, healthy receiver.
-	rcv := newLoadReceiver(0)
+	rcv, err := newLoadReceiver(0, *receiverCPUs)
+	if err != nil {
+		return err
+	}
 	defer rcv.close()
 	in, err := startWebhookInstance(ctx, rcv.url, []string{webhook.SessionEnded}, false)
 	if err != nil {
@@ -85,7 +89,7 @@ func webhooksScenario(args []string) error {
 		}
 		defer f.Close()
 	}
-	endRate, createRate, endCPU := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	endRate, createRate, endCPU, rcvCPU := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for r := 0; r < *rounds; r++ {
 		for _, v := range variants {
 			in, err := startWebhookInstance(ctx, v.url, nil, v.noDispatch)
@@ -101,7 +105,7 @@ func webhooksScenario(args []string) error {
 				return err
 			}
 			rcv.waitLatencies(0, 0) // forget the creations' deliveries
-			cpu0 := cpu()
+			cpu0, rcv0 := cpu(), rcv.cpu()
 			res, err := in.revokeAll(ids, *clients)
 			if err != nil {
 				return err
@@ -113,20 +117,27 @@ func webhooksScenario(args []string) error {
 				}
 			}
 			perEnd := (cpu() - cpu0) / time.Duration(len(ids))
+			rcvPerEnd := (rcv.cpu() - rcv0) / time.Duration(len(ids))
 			in.close()
 			endRate[v.name], createRate[v.name] = append(endRate[v.name], res.rps()), append(createRate[v.name], creates)
-			endCPU[v.name] = append(endCPU[v.name], float64(perEnd))
-			fmt.Printf("round %d webhooks %-11s ends %7.0f /s   creations %7.0f /s   CPU per end %v (server, load client and receiver)\n", r+1, v.name, res.rps(), creates, perEnd.Round(time.Microsecond))
+			endCPU[v.name], rcvCPU[v.name] = append(endCPU[v.name], float64(perEnd)), append(rcvCPU[v.name], float64(rcvPerEnd))
+			fmt.Printf("round %d webhooks %-11s ends %7.0f /s   creations %7.0f /s   CPU per end: sessiond and load clients %v, receiver %v\n",
+				r+1, v.name, res.rps(), creates, perEnd.Round(time.Microsecond), rcvPerEnd.Round(time.Microsecond))
 		}
 	}
 	pprof.StopCPUProfile()
 	fmt.Printf("session ends, webhooks on vs off (median of rounds): %.2f×; creations: %.2f×\n", median(endRate["on"])/median(endRate["off"]), median(createRate["on"])/median(createRate["off"]))
 	fmt.Printf("outbox only vs off: ends %.2f×; creations %.2f×\n", median(endRate["outbox only"])/median(endRate["off"]), median(createRate["outbox only"])/median(createRate["off"]))
-	fmt.Printf("CPU per end (median): off %v, outbox only %v, on %v (delivery included)\n", time.Duration(median(endCPU["off"])).Round(time.Microsecond),
-		time.Duration(median(endCPU["outbox only"])).Round(time.Microsecond), time.Duration(median(endCPU["on"])).Round(time.Microsecond))
+	us := func(v []float64) time.Duration { return time.Duration(median(v)).Round(time.Microsecond) }
+	fmt.Printf("CPU per end (median), sessiond and load clients: off %v, outbox only %v, on %v (delivery included); receiver, on: %v\n",
+		us(endCPU["off"]), us(endCPU["outbox only"]), us(endCPU["on"]), us(rcvCPU["on"]))
+	fmt.Printf("CPU-bound ends (inverse CPU per end), on vs off: %.2f×\n", median(endCPU["off"])/median(endCPU["on"]))
 
 	// 3. API latency with a receiver that hangs, vs no endpoint, rounds alternating.
-	hanging := newLoadReceiver(*hang)
+	hanging, err := newLoadReceiver(*hang, *receiverCPUs)
+	if err != nil {
+		return err
+	}
 	defer hanging.close()
 	p99s := map[bool][]float64{}
 	for r := 0; r < *rounds; r++ {
@@ -160,6 +171,9 @@ func webhooksScenario(args []string) error {
 }
 
 func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN() // a variant not run
+	}
 	v = slices.Clone(v)
 	slices.Sort(v)
 	if n := len(v); n%2 == 1 {
@@ -285,92 +299,3 @@ func (in *webhookInstance) createThroughput(n, clients int) (float64, error) {
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
-
-// loadReceiver answers webhooks on loopback: at once (recording how long
-// after the session's end each arrived), or after holding them for hang.
-type loadReceiver struct {
-	srv     *http.Server
-	url     string
-	hang    time.Duration
-	stop    chan struct{}
-	mu      sync.Mutex
-	latency map[string]time.Duration
-}
-
-func newLoadReceiver(hang time.Duration) *loadReceiver {
-	r := &loadReceiver{hang: hang, stop: make(chan struct{}), latency: map[string]time.Duration{}}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	r.url = "http://" + ln.Addr().String() + "/hook"
-	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		got := time.Now()
-		body, _ := io.ReadAll(req.Body)
-		if r.hang > 0 {
-			r.mu.Lock()
-			stop := r.stop
-			r.mu.Unlock()
-			select {
-			case <-time.After(r.hang):
-			case <-stop:
-			case <-req.Context().Done():
-			}
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		var p struct {
-			Data struct {
-				Session struct {
-					ID      string
-					EndedAt *time.Time
-				}
-			}
-		}
-		if json.Unmarshal(body, &p) == nil && p.Data.Session.EndedAt != nil {
-			r.mu.Lock()
-			if _, dup := r.latency[p.Data.Session.ID]; !dup {
-				r.latency[p.Data.Session.ID] = got.Sub(*p.Data.Session.EndedAt)
-			}
-			r.mu.Unlock()
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})}
-	go func() { _ = r.srv.Serve(ln) }()
-	return r
-}
-
-// waitLatencies waits until n ends arrived (or d passed) and returns their latencies.
-func (r *loadReceiver) waitLatencies(n int, d time.Duration) []time.Duration {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		got := len(r.latency)
-		r.mu.Unlock()
-		if got >= n {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]time.Duration, 0, len(r.latency))
-	for _, l := range r.latency {
-		out = append(out, l)
-	}
-	r.latency = map[string]time.Duration{}
-	return out
-}
-
-// release lets held requests go, and answers new ones at once, until rearm.
-func (r *loadReceiver) release() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	close(r.stop)
-}
-
-// rearm makes the receiver hang again.
-func (r *loadReceiver) rearm() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stop = make(chan struct{})
-}
-
-func (r *loadReceiver) close() { _ = r.srv.Close() }
