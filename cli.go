@@ -233,7 +233,7 @@ func describe(r retention.Report, verb string) string {
 		}
 		return fmt.Sprintf("  %s: %s %d (older than %s)\n", what, verb, n, before.UTC().Format(time.RFC3339))
 	}
-	return line("ended sessions", r.Sessions, r.EndedBefore) + line("audit entries", r.Audit, r.AuditBefore)
+	return line("ended sessions", r.Sessions, r.EndedBefore) + line("finished webhook deliveries", r.Deliveries, r.EndedBefore) + line("audit entries", r.Audit, r.AuditBefore)
 }
 
 // buildDate is set at link time (-ldflags "-X main.buildDate=…"); the

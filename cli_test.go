@@ -120,11 +120,13 @@ func TestAdminKeyCommands(t *testing.T) {
 func TestPurgeCommand(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "p.db")
 	out, _, err := runCmd(t, noEnv, "purge", "--dry-run", "-db", dbPath)
-	if err != nil || !strings.Contains(out, "Dry run: nothing was deleted.") || !strings.Contains(out, "ended sessions: would delete 0") {
+	if err != nil || !strings.Contains(out, "Dry run: nothing was deleted.") || !strings.Contains(out, "ended sessions: would delete 0") ||
+		!strings.Contains(out, "finished webhook deliveries: would delete 0") {
 		t.Fatalf("purge --dry-run: %v\n%s", err, out)
 	}
 	out, _, err = runCmd(t, noEnv, "purge", "-db", dbPath, "-retain-audit", "0")
-	if err != nil || !strings.Contains(out, "ended sessions: deleted 0") || !strings.Contains(out, "audit entries: kept forever") {
+	if err != nil || !strings.Contains(out, "ended sessions: deleted 0") || !strings.Contains(out, "finished webhook deliveries: deleted 0") ||
+		!strings.Contains(out, "audit entries: kept forever") {
 		t.Fatalf("purge: %v\n%s", err, out)
 	}
 }

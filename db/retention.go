@@ -117,27 +117,53 @@ func (d *DB) purgeableAudit(before time.Time) *bun.SelectQuery {
 		OrderExpr("a.created_at")
 }
 
+// PurgeWebhookDeliveries deletes up to limit finished webhook deliveries
+// (delivered or failed) created before before, oldest first, in one
+// transaction, and returns how many it deleted. Pending ones stay: they
+// are still owed (a disabled endpoint's wait for it to be enabled again).
+func (d *DB) PurgeWebhookDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	done, err := d.writeTurn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	res, err := d.bun.NewDelete().Table("webhook_deliveries").Where("id IN (?)", purgeableDeliveries(d.bun, before).Column("id").Limit(int64(limit))).Exec(ctx)
+	return affected(res, err)
+}
+
+// purgeableDeliveries selects the finished deliveries created before
+// before, through webhook_deliveries_finished_idx (its condition is
+// repeated word for word, so that SQLite's planner can use it).
+func purgeableDeliveries(idb bun.IDB, before time.Time) *bun.SelectQuery {
+	return idb.NewSelect().Table("webhook_deliveries").
+		Where("status <> 'PENDING'").Where("created_at < ?", ms(before)).OrderExpr("created_at")
+}
+
 // CountPurgeable counts what a purge would delete now: sessions ended
-// before endedBefore, audit entries before auditBefore (a zero time counts
-// none).
-func (d *DB) CountPurgeable(ctx context.Context, endedBefore, auditBefore time.Time) (sessions, audit int, err error) {
+// before endedBefore and the finished webhook deliveries created before
+// it, audit entries before auditBefore (a zero time counts none).
+func (d *DB) CountPurgeable(ctx context.Context, endedBefore, auditBefore time.Time) (c model.Purgeable, err error) {
 	if !endedBefore.IsZero() {
 		n, err := d.bun.NewSelect().Table("sessions").
 			Where("end_written_at IS NOT NULL AND end_written_at < ?", ms(endedBefore)).Count(ctx)
 		if err != nil {
-			return 0, 0, err
+			return c, err
 		}
-		sessions = int(n)
+		c.Sessions = int(n)
+		if n, err = purgeableDeliveries(d.bun, endedBefore).Count(ctx); err != nil {
+			return c, err
+		}
+		c.Deliveries = int(n)
 	}
 	if !auditBefore.IsZero() {
 		q := d.bun.NewSelect().TableExpr("(?) AS p", d.purgeableAudit(auditBefore).ColumnExpr("a.id"))
 		n, err := q.Count(ctx)
 		if err != nil {
-			return 0, 0, err
+			return c, err
 		}
-		audit = int(n)
+		c.Audit = int(n)
 	}
-	return sessions, audit, nil
+	return c, nil
 }
 
 // CountLiveSessions counts sessions not ended, through the partial index

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sessiond/sessiond/db"
 	"github.com/sessiond/sessiond/internal/model"
 	"github.com/sessiond/sessiond/internal/retention"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // countingStore records the size of every delete batch the purge runs.
@@ -200,4 +203,101 @@ func TestInstanceLock(t *testing.T) {
 		t.Fatalf("want the lock free after release, got %v", err)
 	}
 	again()
+}
+
+// Finished webhook deliveries (delivered or failed) go with the ended
+// sessions' retention, counted by the dry run; pending ones, however old,
+// and young ones stay.
+func TestRetentionPurgesFinishedWebhookDeliveries(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		tn := e.tenant(t, "Hooks")
+		u := e.user(t, tn, "hooks@example.com")
+		ep, err := e.CreateWebhookEndpoint(ctx, e.admin, webhook.Endpoint{
+			ID: "ep", URL: "https://hooks.example.com/ep", Secret: "plain:whsec_x", CreatedAt: e.Clock.Now(), UpdatedAt: e.Clock.Now(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := func() []webhook.Delivery {
+			t.Helper()
+			ds, _, err := e.WebhookDeliveries(ctx, webhook.DeliveryFilter{EndpointID: ep.ID, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ds
+		}
+		finish := func(d webhook.Delivery, status webhook.Status, code int) {
+			t.Helper()
+			out := webhook.Outcome{DeliveryID: d.ID, EndpointID: ep.ID, At: e.Clock.Now(), Status: status, Attempts: 1, StatusCode: &code, Succeeded: status == webhook.Delivered}
+			if err := e.FinishAttempts(ctx, "", []webhook.Outcome{out}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// At t0, three session.created deliveries: one delivered, one
+		// failed for good, one still pending.
+		for range 3 {
+			e.session(t, u, tn)
+		}
+		old := list()
+		if len(old) != 3 {
+			t.Fatalf("%d deliveries, want 3", len(old))
+		}
+		finish(old[0], webhook.Delivered, 200)
+		finish(old[1], webhook.Failed, 500)
+		pending := old[2]
+		// 40 days later, a delivered one that is young.
+		e.Clock.Advance(40 * 24 * time.Hour)
+		e.session(t, u, tn)
+		young := list()[0]
+		finish(young, webhook.Delivered, 204)
+
+		svc := retention.New(e.DB, e.Clock, slog.New(slog.DiscardHandler), retention.Config{RetainEnded: 30 * retention.Day, Batch: 1, Pause: time.Millisecond})
+		dry, err := svc.DryRun(ctx)
+		if err != nil || dry.Deliveries != 2 {
+			t.Fatalf("dry run: %+v, %v; want 2 finished deliveries counted", dry, err)
+		}
+		if got := len(list()); got != 4 {
+			t.Fatalf("%d deliveries after the dry run, want 4", got)
+		}
+		r, err := svc.Purge(ctx)
+		if err != nil || r.Deliveries != 2 {
+			t.Fatalf("purge: %+v, %v; want 2 finished deliveries deleted", r, err)
+		}
+		var ids []string
+		for _, d := range list() {
+			ids = append(ids, d.ID)
+		}
+		if want := []string{young.ID, pending.ID}; !slices.Equal(ids, want) {
+			t.Fatalf("left %v, want the young %s and the old pending %s", ids, young.ID, pending.ID)
+		}
+		if r, err := svc.Purge(ctx); err != nil || r.Deliveries != 0 {
+			t.Fatalf("second purge: %+v, %v; want nothing", r, err)
+		}
+	})
+}
+
+// The deliveries purge walks webhook_deliveries_finished_idx from its
+// oldest end: a batch costs its own rows, not a scan of the outbox (on
+// SQLite, whose planner is deterministic on an empty table).
+func TestWebhookDeliveriesPurgeUsesItsIndex(t *testing.T) {
+	e := openEnv(t, "sqlite")
+	q := `SELECT id FROM webhook_deliveries WHERE (status <> 'PENDING') AND (created_at < 1800000000000) ORDER BY created_at LIMIT 10`
+	rows, err := e.Bun().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "webhook_deliveries_finished_idx") || strings.Contains(got, "TEMP B-TREE") {
+		t.Fatalf("query plan %q: want a walk of webhook_deliveries_finished_idx without sorting", got)
+	}
 }

@@ -123,7 +123,7 @@ func New() *Metrics {
 	m.graphql = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiond_graphql_requests_total",
 		Help: "GraphQL operations by type (query, mutation, subscription, none when the document did not parse) and outcome (OK or the first error's extensions.code)."}, []string{"operation", "code"})
 	m.purged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiond_retention_purged_rows_total",
-		Help: "Rows deleted by retention, by table (sessions, audit_log)."}, []string{"table"})
+		Help: "Rows deleted by retention, by table (sessions, webhook_deliveries, audit_log)."}, []string{"table"})
 	m.purgeRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiond_retention_purge_runs_total",
 		Help: "Retention runs by result (ok, error, skipped: another instance purges)."}, []string{"result"})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiond_webhook_deliveries_total",

@@ -91,6 +91,13 @@ type RetentionPolicy struct {
 	UpdatedAt            *time.Time
 }
 
+// Purgeable counts what a purge would delete: ended sessions and finished
+// webhook deliveries past the ended-session retention, audit entries past
+// the audit retention.
+type Purgeable struct {
+	Sessions, Audit, Deliveries int
+}
+
 // ActorKind says who made a change.
 type ActorKind string
 

@@ -1,7 +1,9 @@
 // Package retention deletes what sessiond no longer needs to keep: ended
-// sessions after the ended-session retention, audit entries after the
-// audit retention (0 keeps them forever). The environment may set its own
-// values (admin key, audited); otherwise the server's flags apply.
+// sessions after the ended-session retention, and with them finished
+// webhook deliveries (which copy a session's device and address), audit
+// entries after the audit retention (0 keeps them forever). The
+// environment may set its own values (admin key, audited); otherwise the
+// server's flags apply.
 //
 // A purge runs inside the server, in small batches (each one short
 // transaction, a pause between them so API requests interleave), by one
@@ -35,8 +37,11 @@ type Store interface {
 	// rows, oldest first, and return how many they deleted.
 	PurgeEndedSessions(ctx context.Context, endedBefore time.Time, limit int) (int, error)
 	PurgeAudit(ctx context.Context, before time.Time, limit int) (int, error)
+	// PurgeWebhookDeliveries deletes finished (delivered or failed)
+	// deliveries created before before; pending ones are still owed.
+	PurgeWebhookDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 	// CountPurgeable counts what would go (a zero cutoff counts none).
-	CountPurgeable(ctx context.Context, endedBefore, auditBefore time.Time) (int, int, error)
+	CountPurgeable(ctx context.Context, endedBefore, auditBefore time.Time) (model.Purgeable, error)
 	// TryPurgeLock makes this instance the only one purging.
 	TryPurgeLock(ctx context.Context) (release func(), ok bool, err error)
 	// Writes counts the write statements this process has run so far; the
@@ -46,7 +51,8 @@ type Store interface {
 
 // Observer is what a purge reports, for metrics (*metrics.Metrics).
 type Observer interface {
-	// Purged reports n rows deleted from table (sessions, audit_log).
+	// Purged reports n rows deleted from table (sessions,
+	// webhook_deliveries, audit_log).
 	Purged(table string, n int)
 	// PurgeRun reports one run: ok, error, or skipped (another instance
 	// holds the purge lock).
@@ -182,9 +188,10 @@ func days(d time.Duration) int {
 // Report says what a purge deleted, or a dry run would delete.
 type Report struct {
 	// EndedBefore and AuditBefore are the cutoffs; zero when that
-	// retention keeps forever.
-	EndedBefore, AuditBefore time.Time
-	Sessions, Audit          int
+	// retention keeps forever. Deliveries are finished webhook deliveries
+	// created before EndedBefore.
+	EndedBefore, AuditBefore    time.Time
+	Sessions, Audit, Deliveries int
 	// Skipped is set when another instance holds the purge lock.
 	Skipped bool
 }
@@ -219,7 +226,8 @@ func (s *Service) DryRun(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	r := Report{EndedBefore: ended, AuditBefore: audit}
-	r.Sessions, r.Audit, err = s.store.CountPurgeable(ctx, ended, audit)
+	c, err := s.store.CountPurgeable(ctx, ended, audit)
+	r.Sessions, r.Audit, r.Deliveries = c.Sessions, c.Audit, c.Deliveries
 	return r, err
 }
 
@@ -259,6 +267,11 @@ func (s *Service) purge(ctx context.Context) (Report, error) {
 		}); err != nil {
 			return r, err
 		}
+		if r.Deliveries, err = s.batches(ctx, "webhook_deliveries", func(ctx context.Context, limit int) (int, error) {
+			return s.store.PurgeWebhookDeliveries(ctx, ended, limit)
+		}); err != nil {
+			return r, err
+		}
 	}
 	if !audit.IsZero() {
 		if r.Audit, err = s.batches(ctx, "audit_log", func(ctx context.Context, limit int) (int, error) {
@@ -267,8 +280,8 @@ func (s *Service) purge(ctx context.Context) (Report, error) {
 			return r, err
 		}
 	}
-	if r.Sessions > 0 || r.Audit > 0 {
-		s.log.InfoContext(ctx, "retention purged", "sessions", r.Sessions, "audit_entries", r.Audit,
+	if r.Sessions > 0 || r.Audit > 0 || r.Deliveries > 0 {
+		s.log.InfoContext(ctx, "retention purged", "sessions", r.Sessions, "webhook_deliveries", r.Deliveries, "audit_entries", r.Audit,
 			"ended_before", ended, "audit_before", audit)
 	}
 	return r, nil
