@@ -22,26 +22,32 @@ func TestConcurrencyLimitQueriesUseTheLiveIndex(t *testing.T) {
 		"live count":              `SELECT user_id, count(*) FROM sessions WHERE ended_at IS NULL AND user_id IN ('u') AND tenant_id = 't' GROUP BY user_id`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			rows, err := e.Bun().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			got := strings.Join(plan, "; ")
+			got := queryPlan(t, e, q)
 			if !strings.Contains(got, "sessions_user_live_idx") || strings.Contains(got, "TEMP B-TREE") {
 				t.Fatalf("query plan %q: want a walk of sessions_user_live_idx without sorting", got)
 			}
 		})
 	}
+}
+
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of q, its steps joined by "; ".
+func queryPlan(t *testing.T, e *env, q string) string {
+	t.Helper()
+	rows, err := e.Bun().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }
 
 // TestConcurrencyLimitUnderRacingCreations: logins racing for one user

@@ -95,9 +95,10 @@ func (d *DB) setMembershipRoles(ctx context.Context, idb bun.IDB, actor model.Ac
 }
 
 // RemoveMembership removes a user from a tenant; the user's active
-// sessions there end with USER_REMOVED and are returned. NOT_FOUND when the
-// user is not a member.
-func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) ([]model.Session, error) {
+// sessions there end with USER_REMOVED (those overdue by overdueBy with
+// their deadline's reason, see EndSessions) and are returned. NOT_FOUND
+// when the user is not a member.
+func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string, overdueBy time.Time) ([]model.Session, error) {
 	var ended []model.Session
 	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		// Delete the membership first: its row lock makes a login racing in
@@ -110,7 +111,7 @@ func (d *DB) RemoveMembership(ctx context.Context, actor model.Actor, userID, te
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.Errorf(apperr.NotFound, "user %s is not a member of tenant %s", userID, tenantID)
 		}
-		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
+		if ended, err = d.endUserRemoved(ctx, tx, actor, overdueBy, "user_id = ? AND tenant_id = ?", userID, tenantID); err != nil {
 			return err
 		}
 		return d.writeAudit(ctx, tx, model.AuditEntry{TenantID: tenantID, Actor: actor, Action: "membership.removed", TargetType: "user", TargetID: userID}, membershipAudit{UserID: userID, TenantID: tenantID}, nil)

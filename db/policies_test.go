@@ -110,7 +110,7 @@ func TestLockOrder(t *testing.T) {
 			var wg sync.WaitGroup
 			errs := make(chan error, 32)
 			wg.Go(func() {
-				if _, err := e.RemoveMembership(ctx, e.admin, u, tn); err != nil {
+				if _, err := e.RemoveMembership(ctx, e.admin, u, tn, time.Time{}); err != nil {
 					errs <- err
 				}
 			})

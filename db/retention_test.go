@@ -283,21 +283,7 @@ func TestRetentionPurgesFinishedWebhookDeliveries(t *testing.T) {
 func TestWebhookDeliveriesPurgeUsesItsIndex(t *testing.T) {
 	e := openEnv(t, "sqlite")
 	q := `SELECT id FROM webhook_deliveries WHERE (status <> 'PENDING') AND (created_at < 1800000000000) ORDER BY created_at LIMIT 10`
-	rows, err := e.Bun().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if got := strings.Join(plan, "; "); !strings.Contains(got, "webhook_deliveries_finished_idx") || strings.Contains(got, "TEMP B-TREE") {
+	if got := queryPlan(t, e, q); !strings.Contains(got, "webhook_deliveries_finished_idx") || strings.Contains(got, "TEMP B-TREE") {
 		t.Fatalf("query plan %q: want a walk of webhook_deliveries_finished_idx without sorting", got)
 	}
 }

@@ -391,8 +391,9 @@ func activeSessionIDs(ctx context.Context, idb bun.IDB, where string, args ...an
 	return ids, err
 }
 
-// endUserRemoved ends the active sessions matching the condition with USER_REMOVED.
-func (d *DB) endUserRemoved(ctx context.Context, idb bun.IDB, actor model.Actor, where string, args ...any) ([]model.Session, error) {
+// endUserRemoved ends the active sessions matching the condition with
+// USER_REMOVED, except those overdue by overdueBy (see EndSessions).
+func (d *DB) endUserRemoved(ctx context.Context, idb bun.IDB, actor model.Actor, overdueBy time.Time, where string, args ...any) ([]model.Session, error) {
 	ids, err := activeSessionIDs(ctx, idb, where, args...)
 	if err != nil || len(ids) == 0 {
 		return nil, err
@@ -401,5 +402,5 @@ func (d *DB) endUserRemoved(ctx context.Context, idb bun.IDB, actor model.Actor,
 	for i, id := range ids {
 		ends[i] = model.SessionEnd{ID: id, Reason: model.EndUserRemoved}
 	}
-	return d.endSessions(ctx, idb, ends, actor, d.now(), overdue{})
+	return d.endSessions(ctx, idb, ends, actor, d.now(), overdue{by: overdueBy})
 }

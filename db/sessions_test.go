@@ -115,13 +115,13 @@ func TestDeletesEndSessions(t *testing.T) {
 		}
 
 		t.Run("removing a membership ends the sessions in that tenant only", func(t *testing.T) {
-			ended, err := e.RemoveMembership(ctx, e.admin, u, t1)
+			ended, err := e.RemoveMembership(ctx, e.admin, u, t1, time.Time{})
 			if err != nil || len(ended) != 1 || ended[0].ID != in1.ID {
 				t.Fatalf("ended %v, %v; want [%s]", ids(ended), err, in1.ID)
 			}
 			removed(t, in1.ID)
 			alive(t, in2.ID)
-			if _, err := e.RemoveMembership(ctx, e.admin, u, t1); apperr.CodeOf(err) != apperr.NotFound {
+			if _, err := e.RemoveMembership(ctx, e.admin, u, t1, time.Time{}); apperr.CodeOf(err) != apperr.NotFound {
 				t.Fatalf("removing again: %v, want NOT_FOUND", err)
 			}
 			if _, _, err := e.CreateSession(ctx, e.admin, u, t1, planSession); apperr.CodeOf(err) != apperr.NotFound {
@@ -130,26 +130,72 @@ func TestDeletesEndSessions(t *testing.T) {
 		})
 
 		t.Run("deleting a user ends all its sessions", func(t *testing.T) {
-			ended, err := e.DeleteUser(ctx, e.admin, u)
+			ended, err := e.DeleteUser(ctx, e.admin, u, time.Time{})
 			if err != nil || len(ended) != 1 || ended[0].ID != in2.ID {
 				t.Fatalf("ended %v, %v; want [%s]", ids(ended), err, in2.ID)
 			}
 			removed(t, in2.ID)
 			alive(t, other.ID)
-			if _, err := e.DeleteUser(ctx, e.admin, u); apperr.CodeOf(err) != apperr.NotFound {
+			if _, err := e.DeleteUser(ctx, e.admin, u, time.Time{}); apperr.CodeOf(err) != apperr.NotFound {
 				t.Fatalf("deleting again: %v, want NOT_FOUND", err)
 			}
 		})
 
 		t.Run("deleting a tenant ends its members' sessions", func(t *testing.T) {
-			ended, err := e.DeleteTenant(ctx, e.admin, t2)
+			ended, err := e.DeleteTenant(ctx, e.admin, t2, time.Time{})
 			if err != nil || len(ended) != 1 || ended[0].ID != other.ID {
 				t.Fatalf("ended %v, %v; want [%s]", ids(ended), err, other.ID)
 			}
 			removed(t, other.ID)
-			if _, err := e.DeleteTenant(ctx, e.admin, t2); apperr.CodeOf(err) != apperr.NotFound {
+			if _, err := e.DeleteTenant(ctx, e.admin, t2, time.Time{}); apperr.CodeOf(err) != apperr.NotFound {
 				t.Fatalf("deleting again: %v, want NOT_FOUND", err)
 			}
 		})
 	})
+}
+
+// A session already over when its user is removed (its deadline passed
+// and the scheduler has not come by yet) ends at its deadline with the
+// deadline's reason, by the system, not with USER_REMOVED now: on every
+// removal (membership, user, tenant).
+func TestRemovalEndsOverdueSessionsAtTheirDeadline(t *testing.T) {
+	for name, remove := range map[string]func(e *env, u, tn string) ([]model.Session, error){
+		"membership": func(e *env, u, tn string) ([]model.Session, error) {
+			return e.RemoveMembership(context.Background(), e.admin, u, tn, e.Clock.Now())
+		},
+		"user": func(e *env, u, _ string) ([]model.Session, error) {
+			return e.DeleteUser(context.Background(), e.admin, u, e.Clock.Now())
+		},
+		"tenant": func(e *env, _, tn string) ([]model.Session, error) {
+			return e.DeleteTenant(context.Background(), e.admin, tn, e.Clock.Now())
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, e *env) {
+				tn := e.tenant(t, "overdue")
+				u := e.user(t, tn, "overdue@example.com")
+				over, _ := e.session(t, u, tn)
+				e.Clock.Advance(25 * time.Hour) // past the default 24 h idle deadline
+				fresh, _ := e.session(t, u, tn)
+				ended, err := remove(e, u, tn)
+				if err != nil || len(ended) != 2 {
+					t.Fatalf("ended %v, %v; want both sessions", ids(ended), err)
+				}
+				for _, s := range ended {
+					switch s.ID {
+					case over.ID:
+						if s.EndReason != model.EndIdleTimeout || s.EndedBy == nil || s.EndedBy.Kind != model.ActorSystem || s.EndedAt == nil || !s.EndedAt.Equal(over.ExpiresAt) {
+							t.Fatalf("the overdue session ended %q at %v by %+v, want IDLE_TIMEOUT at its deadline %v by the system", s.EndReason, s.EndedAt, s.EndedBy, over.ExpiresAt)
+						}
+					case fresh.ID:
+						if s.EndReason != model.EndUserRemoved || s.EndedBy == nil || s.EndedBy.Kind != model.ActorAdmin || s.EndedAt == nil || !s.EndedAt.Equal(e.Clock.Now()) {
+							t.Fatalf("the live session ended %q at %v by %+v, want USER_REMOVED now by the admin", s.EndReason, s.EndedAt, s.EndedBy)
+						}
+					default:
+						t.Fatalf("ended an unknown session %s", s.ID)
+					}
+				}
+			})
+		})
+	}
 }

@@ -45,9 +45,10 @@ func (d *DB) UpdateTenant(ctx context.Context, actor model.Actor, id string, nam
 }
 
 // DeleteTenant deletes a tenant, its memberships and policy. Its active
-// sessions end with USER_REMOVED and stay on record; they are returned.
-// NOT_FOUND when it does not exist.
-func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
+// sessions end with USER_REMOVED (those overdue by overdueBy with their
+// deadline's reason) and stay on record; they are returned. NOT_FOUND when
+// it does not exist.
+func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string, overdueBy time.Time) ([]model.Session, error) {
 	var ended []model.Session
 	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var row tenantRow
@@ -58,7 +59,7 @@ func (d *DB) DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]
 			return err
 		}
 		var err error
-		if ended, err = d.endUserRemoved(ctx, tx, actor, "tenant_id = ?", id); err != nil {
+		if ended, err = d.endUserRemoved(ctx, tx, actor, overdueBy, "tenant_id = ?", id); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model((*policyRow)(nil)).Where("scope = ?", id).Exec(ctx); err != nil {

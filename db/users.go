@@ -65,10 +65,10 @@ func (d *DB) UpdateUser(ctx context.Context, actor model.Actor, id string, u mod
 }
 
 // DeleteUser deletes a user and its memberships. Its active sessions end
-// with USER_REMOVED and stay on record (so their tokens are told why);
-// they are returned.
-// NOT_FOUND when it does not exist.
-func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error) {
+// with USER_REMOVED (those overdue by overdueBy with their deadline's
+// reason) and stay on record (so their tokens are told why); they are
+// returned. NOT_FOUND when it does not exist.
+func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string, overdueBy time.Time) ([]model.Session, error) {
 	var ended []model.Session
 	err := d.tx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var row userRow
@@ -81,7 +81,7 @@ func (d *DB) DeleteUser(ctx context.Context, actor model.Actor, id string) ([]mo
 			return err
 		}
 		var err error
-		if ended, err = d.endUserRemoved(ctx, tx, actor, "user_id = ?", id); err != nil {
+		if ended, err = d.endUserRemoved(ctx, tx, actor, overdueBy, "user_id = ?", id); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Model(&row).WherePK().Exec(ctx); err != nil {

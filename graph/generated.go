@@ -2211,7 +2211,7 @@ enum SessionEndReason {
   FORCE_RELOGIN
   "A newer session of the same user took its place over the concurrency limit."
   CONCURRENT_SESSION_LIMIT
-  "The user was deleted or removed from the tenant."
+  "The user was deleted or removed from the tenant (or the tenant deleted). A session already past its deadline then ends with that deadline's reason, at the deadline."
   USER_REMOVED
 }
 

@@ -60,6 +60,58 @@ func TestEndsAtTheDeadline(t *testing.T) {
 	})
 }
 
+// importIdle stores a member's session last active at lastActive with a
+// 30-minute idle timeout, behind the expiry scheduler's back (as another
+// instance would), and returns it.
+func importIdle(t *testing.T, s *graphtest.Server, w graphtest.Workspace, lastActive time.Time) graphtest.Session {
+	t.Helper()
+	token := secret.NewToken(secret.SessionTokenPrefix)
+	id := "overdue-" + secret.NewToken("")[:12]
+	err := s.App.Store.ImportSessions(context.Background(), []model.Session{{
+		ID: id, TokenHash: secret.HashToken(token), UserID: w.MemberID, TenantID: w.TenantID,
+		CreatedAt: lastActive, LastActiveAt: lastActive, IdleExpiresAt: lastActive.Add(30 * time.Minute),
+		ExpiresAt: lastActive.Add(30 * time.Minute), IdleTimeout: 30 * time.Minute, Device: "Imported",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return graphtest.Session{Token: token, ID: id}
+}
+
+// TestRemovingAUserWithAnOverdueSession: removing a user from a tenant
+// ends a session whose deadline passed before the scheduler reached it
+// with the deadline's reason and time, by the system, and a session kept
+// alive by activity not yet written with USER_REMOVED now (the removal
+// writes pending activity first).
+func TestRemovingAUserWithAnOverdueSession(t *testing.T) {
+	s, clk := startFake(t, func(c *app.Config) { c.ActivityFlush = time.Hour })
+	w := s.NewWorkspace("removed-overdue")
+	_, before := clk.Timers()
+	setPolicy(t, s, w.TenantID, idle(30, "MINUTES"))
+	waitFor(t, "the expiry scheduler to sleep again", func() bool { n, set := clk.Timers(); return n == 1 && set > before })
+	overdue := importIdle(t, s, w, t0.Add(-30*time.Minute+10*time.Second)) // deadline t0+10 s
+	busy := importIdle(t, s, w, t0.Add(-30*time.Minute+40*time.Second))    // deadline t0+40 s
+	clk.Advance(30 * time.Second)
+	requireLive(t, s, busy.Token) // activity at t0+30 s, not written
+	clk.Advance(20 * time.Second) // t0+50 s: both stored deadlines passed
+
+	s.Admin(`mutation($u: ID!, $t: ID!) { removeUserFromTenant(userId: $u, tenantId: $t) }`, map[string]any{"u": w.MemberID, "t": w.TenantID}, nil)
+	if v := requireReason(t, s, w.MemberID, overdue.ID, "IDLE_TIMEOUT"); !v.EndedAt.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("the overdue session ended at %v, want its deadline %v", v.EndedAt, t0.Add(10*time.Second))
+	}
+	if v := requireReason(t, s, w.MemberID, busy.ID, "USER_REMOVED"); !v.EndedAt.Equal(clk.Now()) {
+		t.Fatalf("the busy session ended at %v, want now %v", v.EndedAt, clk.Now())
+	}
+	for _, e := range auditOf(t, s, w.TenantID) {
+		if e.Action == "session.ended" && e.TargetID == overdue.ID && (e.Actor.Kind != "SYSTEM" || auditJSON(t, e.After)["endReason"] != "IDLE_TIMEOUT") {
+			t.Fatalf("audit entry by %s with %v, want the system's IDLE_TIMEOUT", e.Actor.Kind, auditJSON(t, e.After))
+		}
+	}
+	if n, _ := clk.Timers(); n != 1 {
+		t.Fatalf("the scheduler woke during the test (%d timers), so it may have done the work under test", n)
+	}
+}
+
 // TestRevokingAnOverdueSession: revoking or logging out a session whose
 // deadline passed before the scheduler reached it records the deadline's
 // reason and time; a session whose deadline only looks passed because its
@@ -75,19 +127,7 @@ func TestRevokingAnOverdueSession(t *testing.T) {
 	// nothing but the operations under test ends or flushes anything.
 	// Sessions written behind the scheduler's back, as another instance
 	// would, are unknown to it until it wakes.
-	mk := func(lastActive time.Time) graphtest.Session {
-		token := secret.NewToken(secret.SessionTokenPrefix)
-		id := "overdue-" + secret.NewToken("")[:12]
-		err := s.App.Store.ImportSessions(context.Background(), []model.Session{{
-			ID: id, TokenHash: secret.HashToken(token), UserID: w.MemberID, TenantID: w.TenantID,
-			CreatedAt: lastActive, LastActiveAt: lastActive, IdleExpiresAt: lastActive.Add(30 * time.Minute),
-			ExpiresAt: lastActive.Add(30 * time.Minute), IdleTimeout: 30 * time.Minute, Device: "Imported",
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return graphtest.Session{Token: token, ID: id}
-	}
+	mk := func(lastActive time.Time) graphtest.Session { return importIdle(t, s, w, lastActive) }
 	revoked := mk(t0.Add(-30*time.Minute + 10*time.Second))   // deadline t0+10 s
 	loggedOut := mk(t0.Add(-30*time.Minute + 10*time.Second)) // deadline t0+10 s
 	busy := mk(t0.Add(-30*time.Minute + 20*time.Second))      // deadline t0+20 s, used at t0

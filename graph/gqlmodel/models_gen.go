@@ -440,7 +440,7 @@ const (
 	SessionEndReasonForceRelogin SessionEndReason = "FORCE_RELOGIN"
 	// A newer session of the same user took its place over the concurrency limit.
 	SessionEndReasonConcurrentSessionLimit SessionEndReason = "CONCURRENT_SESSION_LIMIT"
-	// The user was deleted or removed from the tenant.
+	// The user was deleted or removed from the tenant (or the tenant deleted). A session already past its deadline then ends with that deadline's reason, at the deadline.
 	SessionEndReasonUserRemoved SessionEndReason = "USER_REMOVED"
 )
 

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sessiond/sessiond/internal/apperr"
@@ -21,11 +22,15 @@ import (
 type Store interface {
 	CreateTenant(ctx context.Context, actor model.Actor, name string) (model.Tenant, error)
 	UpdateTenant(ctx context.Context, actor model.Actor, id string, name *string) (model.Tenant, error)
-	DeleteTenant(ctx context.Context, actor model.Actor, id string) ([]model.Session, error)
+	// DeleteTenant, DeleteUser and RemoveMembership end the sessions
+	// they take away with USER_REMOVED, except those whose deadline is at
+	// or before overdueBy: over already, they end at their deadline with
+	// its reason.
+	DeleteTenant(ctx context.Context, actor model.Actor, id string, overdueBy time.Time) ([]model.Session, error)
 	CreateUser(ctx context.Context, actor model.Actor, nu model.NewUser) (model.User, error)
 	UpdateUser(ctx context.Context, actor model.Actor, id string, u model.UserUpdate) (model.User, error)
-	DeleteUser(ctx context.Context, actor model.Actor, id string) ([]model.Session, error)
-	RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string) ([]model.Session, error)
+	DeleteUser(ctx context.Context, actor model.Actor, id string, overdueBy time.Time) ([]model.Session, error)
+	RemoveMembership(ctx context.Context, actor model.Actor, userID, tenantID string, overdueBy time.Time) ([]model.Session, error)
 	SetUserRoles(ctx context.Context, actor model.Actor, userID, tenantID string, roleKeys []string) (model.Membership, error)
 	CreateRole(ctx context.Context, actor model.Actor, r model.Role) (model.Role, error)
 	UpdateRole(ctx context.Context, actor model.Actor, key string, u model.RoleUpdate) (model.Role, error)
@@ -38,9 +43,12 @@ type Store interface {
 	UpdateAdminPortal(ctx context.Context, actor model.Actor, u model.PortalUpdate) (model.AdminPortal, error)
 }
 
-// Notifier is told of sessions that a directory change ended (removed
-// users lose their sessions with USER_REMOVED), after the commit.
+// Notifier is the session service: it says which stored deadlines mean a
+// session is over already (OverdueBy, writing pending activity first), and
+// is told of sessions that a directory change ended (removed users lose
+// their sessions with USER_REMOVED), after the commit.
 type Notifier interface {
+	OverdueBy(ctx context.Context) (time.Time, error)
 	Ended(ctx context.Context, ended []model.Session)
 }
 
@@ -121,7 +129,11 @@ func (s *Service) UpdateTenant(ctx context.Context, actor model.Actor, id string
 
 // DeleteTenant deletes a tenant and its memberships.
 func (s *Service) DeleteTenant(ctx context.Context, actor model.Actor, id string) error {
-	ended, err := s.store.DeleteTenant(ctx, actor, id)
+	by, err := s.notifier.OverdueBy(ctx)
+	if err != nil {
+		return err
+	}
+	ended, err := s.store.DeleteTenant(ctx, actor, id, by)
 	s.notifier.Ended(ctx, ended)
 	s.changed(ctx, err, events.Change{TenantID: id})
 	return err
@@ -129,7 +141,11 @@ func (s *Service) DeleteTenant(ctx context.Context, actor model.Actor, id string
 
 // DeleteUser deletes a user and all memberships.
 func (s *Service) DeleteUser(ctx context.Context, actor model.Actor, id string) error {
-	ended, err := s.store.DeleteUser(ctx, actor, id)
+	by, err := s.notifier.OverdueBy(ctx)
+	if err != nil {
+		return err
+	}
+	ended, err := s.store.DeleteUser(ctx, actor, id, by)
 	s.notifier.Ended(ctx, ended)
 	s.changed(ctx, err, events.Change{UserID: id})
 	return err
@@ -137,7 +153,11 @@ func (s *Service) DeleteUser(ctx context.Context, actor model.Actor, id string) 
 
 // RemoveUserFromTenant ends a user's membership of a tenant.
 func (s *Service) RemoveUserFromTenant(ctx context.Context, actor model.Actor, userID, tenantID string) error {
-	ended, err := s.store.RemoveMembership(ctx, actor, userID, tenantID)
+	by, err := s.notifier.OverdueBy(ctx)
+	if err != nil {
+		return err
+	}
+	ended, err := s.store.RemoveMembership(ctx, actor, userID, tenantID, by)
 	s.notifier.Ended(ctx, ended)
 	s.changed(ctx, err, events.Change{UserID: userID, TenantID: tenantID})
 	return err

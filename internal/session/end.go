@@ -13,7 +13,7 @@ import (
 // then: it is recorded as ending at its deadline, for the deadline's reason.
 // It returns the sessions it ended (those still active).
 func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.SessionEnd) ([]model.Session, error) {
-	overdueBy, err := s.overdueBy(ctx)
+	overdueBy, err := s.OverdueBy(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func (s *Service) End(ctx context.Context, actor model.Actor, ends ...model.Sess
 // when tenantID is ""), except the session keep, with reason, in one
 // transaction, and publishes their ends. It returns how many ended.
 func (s *Service) SignOut(ctx context.Context, actor model.Actor, userID, tenantID, keep string, reason model.EndReason) (int, error) {
-	overdueBy, err := s.overdueBy(ctx)
+	overdueBy, err := s.OverdueBy(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -41,11 +41,13 @@ func (s *Service) SignOut(ctx context.Context, actor model.Actor, userID, tenant
 	return len(ended), nil
 }
 
-// overdueBy writes pending activity, so that the store judges deadlines by
+// OverdueBy writes pending activity, so that the store judges deadlines by
 // the latest activity, and returns the instant at or before which a stored
 // deadline means the session is over: now, less the grace in which another
-// instance's unwritten activity may still move it.
-func (s *Service) overdueBy(ctx context.Context) (time.Time, error) {
+// instance's unwritten activity may still move it. Whatever ends a session
+// (an end here, a directory change) ends one overdue by then with its
+// deadline's reason instead.
+func (s *Service) OverdueBy(ctx context.Context) (time.Time, error) {
 	if err := s.Flush(ctx); err != nil {
 		return time.Time{}, err
 	}

@@ -24,7 +24,7 @@ export type SessionEndReason =
   | 'REVOKED_BY_ADMIN'
   /** The user ended it from Privacy & Security. */
   | 'REVOKED_BY_USER'
-  /** The user was deleted or removed from the tenant. */
+  /** The user was deleted or removed from the tenant (or the tenant deleted). A session already past its deadline then ends with that deadline's reason, at the deadline. */
   | 'USER_REMOVED';
 
 /** What happened to a session. */
