@@ -127,8 +127,18 @@ func (d *DB) PurgeWebhookDeliveries(ctx context.Context, before time.Time, limit
 		return 0, err
 	}
 	defer done()
-	res, err := d.bun.NewDelete().Table("webhook_deliveries").Where("id IN (?)", purgeableDeliveries(d.bun, before).Column("id").Limit(int64(limit))).Exec(ctx)
+	res, err := purgeDeliveries(d.bun, before, limit).Exec(ctx)
 	return affected(res, err)
+}
+
+// purgeDeliveries is PurgeWebhookDeliveries' statement. The outer
+// condition repeats the status: on PostgreSQL a redelivery that makes a
+// row pending again while the DELETE waits for its lock is re-checked
+// against it (only the outer WHERE is), and the row stays.
+func purgeDeliveries(idb bun.IDB, before time.Time, limit int) *bun.DeleteQuery {
+	return idb.NewDelete().Table("webhook_deliveries").
+		Where("id IN (?)", purgeableDeliveries(idb, before).Column("id").Limit(int64(limit))).
+		Where("status <> 'PENDING'")
 }
 
 // purgeableDeliveries selects the finished deliveries created before

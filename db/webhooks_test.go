@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestWebhookClaims(t *testing.T) {
 			if len(owner) != n {
 				t.Fatalf("%d deliveries claimed, want %d", len(owner), n)
 			}
-			if eps, _ := e.DueEndpoints(ctx, now, nil, 10); len(eps) != 0 {
+			if eps, _ := e.DueEndpoints(ctx, now, nil, "", 10); len(eps) != 0 {
 				t.Fatalf("endpoints %v still due while every delivery is leased", eps)
 			}
 		})
@@ -271,6 +272,42 @@ func TestWebhookPeek(t *testing.T) {
 		}
 		if cs, _ := e.PeekDeliveries(ctx, ep.ID, next, nil, n); len(cs) != 0 {
 			t.Fatalf("peeked %d deliveries of a disabled endpoint", len(cs))
+		}
+	})
+}
+
+// DueEndpoints takes endpoints in turn: from the first after the one
+// named, wrapping round, so a dispatcher with room for fewer endpoints
+// than are due does not serve the same first ones for ever.
+func TestWebhookDueEndpointsTakeTurns(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ten := e.tenant(t, "Turns")
+		u := e.user(t, ten, "turns@example.com")
+		for _, id := range []string{"ep-a", "ep-b", "ep-c"} {
+			if _, err := e.CreateWebhookEndpoint(ctx, e.admin, webhook.Endpoint{
+				ID: id, URL: "https://hooks.example.com/" + id, Secret: "plain:whsec_x", CreatedAt: e.Clock.Now(), UpdatedAt: e.Clock.Now(),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.session(t, u, ten) // one session.created delivery for each
+		now := e.Clock.Now()
+		for _, c := range []struct {
+			after string
+			limit int
+			want  []string
+		}{
+			{"", 2, []string{"ep-a", "ep-b"}},
+			{"ep-a", 2, []string{"ep-b", "ep-c"}},
+			{"ep-b", 2, []string{"ep-c", "ep-a"}},
+			{"ep-c", 3, []string{"ep-a", "ep-b", "ep-c"}},
+			{"ep-zz", 1, []string{"ep-a"}},
+		} {
+			got, err := e.DueEndpoints(ctx, now, nil, c.after, c.limit)
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Fatalf("DueEndpoints after %q, limit %d: %v, %v; want %v", c.after, c.limit, got, err, c.want)
+			}
 		}
 	})
 }

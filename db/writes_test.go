@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,10 +305,23 @@ func TestSQLiteHandOffDeliveries(t *testing.T) {
 	}
 }
 
+// deliveryInserts counts bun's INSERTs into webhook_deliveries.
+type deliveryInserts struct{ n atomic.Int64 }
+
+func (h *deliveryInserts) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
+
+func (h *deliveryInserts) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if strings.HasPrefix(e.Query, `INSERT INTO "webhook_deliveries"`) {
+		h.n.Add(1)
+	}
+}
+
 // TestSQLiteOutboxPreparedInsert checks that on SQLite the outbox takes the
-// prepared INSERT (not bun), that it writes the same row as bun's insert,
-// that a rolled-back savepoint undoes it, and that it is counted as a
-// write like bun's statements.
+// prepared INSERT (bun runs none), that it writes the same row as bun's
+// insert, that a savepoint rolled back in a group commit undoes it, and
+// that it is counted as a write like bun's statements.
 func TestSQLiteOutboxPreparedInsert(t *testing.T) {
 	ctx := context.Background()
 	d := scratchDB(t, "unused")
@@ -335,18 +349,41 @@ func TestSQLiteOutboxPreparedInsert(t *testing.T) {
 			return nil
 		})
 	}
+	bunInserts := &deliveryInserts{}
+	d.bun.AddQueryHook(bunInserts)
+	// "prepared" and "rolled back" commit in one group, a savepoint each:
+	// the second's row goes with its savepoint.
 	writes := d.Stats().Writes
-	if err := write(d.endpoints, "prepared", false); err != nil {
+	finish := holdTurn(t, d, func(context.Context, bun.Tx) error { return nil })
+	results := make(chan error, 2)
+	go func() { results <- write(d.endpoints, "prepared", false) }()
+	go func() { results <- write(d.endpoints, "rolled back", true) }()
+	for { // both queued behind the held turn: one group
+		d.queue.mu.Lock()
+		n := len(d.queue.pending)
+		d.queue.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := finish(); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Stats().Writes - writes; got != 1 {
-		t.Fatalf("the prepared INSERT counted as %d writes, want 1", got)
+	if errs := []error{<-results, <-results}; (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("the grouped writes returned %v, want one refused and one committed", errs)
 	}
-	if err := write(d.endpoints, "rolled back", true); err == nil {
-		t.Fatal("a refused write committed")
+	if got := d.Stats().Writes - writes; got != 2 {
+		t.Fatalf("the two prepared INSERTs counted as %d writes, want 2", got)
+	}
+	if n := bunInserts.n.Load(); n != 0 {
+		t.Fatalf("bun ran %d INSERTs into webhook_deliveries, want none (the prepared statement writes them)", n)
 	}
 	if err := write(bunOnly, "bun", false); err != nil {
 		t.Fatal(err)
+	}
+	if n := bunInserts.n.Load(); n != 1 {
+		t.Fatalf("bun ran %d INSERTs into webhook_deliveries without the prepared statement, want 1", n)
 	}
 	var rows []webhookDeliveryRow
 	if err := d.bun.NewSelect().Model(&rows).Order("event_id").Scan(ctx); err != nil {

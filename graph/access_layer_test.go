@@ -124,7 +124,7 @@ func TestSessionEventsAuthorizeOnce(t *testing.T) {
 	holder := s.Login(w.AdminEmail, w.Password, w.TenantID)
 	ws := connect(t, s, bearerInit(holder.Token))
 	ws.subscribe("1", subUserEvents, map[string]any{"u": w.MemberID})
-	waitSubscribers(t, s, 1)
+	waitSubscribers(t, s, 2) // the connection's watch and the subscription
 
 	// Warm the watched user's events: creating sessions publishes CREATED.
 	first := s.CreateSession(w.MemberID, w.TenantID)

@@ -2146,9 +2146,10 @@ How long the server keeps what is over. Ended sessions are deleted once
 their end is older than ` + "`" + `endedSessionsDays` + "`" + `, and finished webhook
 deliveries (delivered or failed; they copy a session's device and address)
 once they were created longer ago than that; audit entries once they are
-older than ` + "`" + `auditDays` + "`" + `; 0 keeps them forever. Pending deliveries are kept. The audit entries of a live
-session are kept while it lives. The server purges in small batches, about
-once an hour (` + "`" + `sessiond purge` + "`" + ` does it at once).
+older than ` + "`" + `auditDays` + "`" + `; 0 keeps them forever. Pending deliveries are
+kept. The audit entries of a live session are kept while it lives. The
+server purges in small batches, about once an hour (` + "`" + `sessiond purge` + "`" + ` does
+it at once).
 """
 type RetentionPolicy {
   "Days an ended session is kept after its end; 0 keeps ended sessions forever."

@@ -316,7 +316,7 @@ func TestWebhookCommittedDeliveriesNeedNoPoll(t *testing.T) {
 func TestWebhookBacklogKeepsCommitOrder(t *testing.T) {
 	s := startWebhooks(t, graphtest.WithWebhooks(func(c *webhook.Config) { c.PerEndpoint = 1 }))
 	r := newReceiver(t)
-	r.hold = func() { time.Sleep(5 * time.Millisecond) }
+	r.hold = func() { time.Sleep(10 * time.Millisecond) }
 	createEndpoint(t, s, r, map[string]any{"eventTypes": []string{webhook.SessionCreated}})
 	w := s.NewWorkspace("order")
 	const n, creators = 120, 4
@@ -331,6 +331,12 @@ func TestWebhookBacklogKeepsCommitOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// The premise: when the last commit returned, more were left than
+	// the dispatcher holds (PerEndpoint × 8) and sends (1), so some
+	// waited in the outbox while later ones were offered.
+	if arrived := len(r.hooks()); n-arrived <= 9 {
+		t.Fatalf("%d of %d had arrived when the commits ended: no backlog formed, so this test showed nothing", arrived, n)
+	}
 	hs := r.waitFor(n)
 	requireOnce(t, hs)
 	committed := make([]string, len(hs))

@@ -54,7 +54,11 @@ func webhookReceiver(args []string) error {
 	mux.HandleFunc("/control/release", func(http.ResponseWriter, *http.Request) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		close(r.stop)
+		select {
+		case <-r.stop: // released already
+		default:
+			close(r.stop)
+		}
 	})
 	mux.HandleFunc("/control/rearm", func(http.ResponseWriter, *http.Request) {
 		r.mu.Lock()

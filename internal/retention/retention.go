@@ -1,7 +1,8 @@
 // Package retention deletes what sessiond no longer needs to keep: ended
-// sessions after the ended-session retention, and with them finished
-// webhook deliveries (which copy a session's device and address), audit
-// entries after the audit retention (0 keeps them forever). The
+// sessions after the ended-session retention, finished webhook deliveries
+// (which copy a session's device and address) once created longer ago
+// than that, audit entries after the audit retention (0 keeps them
+// forever). The
 // environment may set its own values (admin key, audited); otherwise the
 // server's flags apply.
 //

@@ -143,8 +143,10 @@ func (o Outcome) Result() string {
 // Outbox is what the dispatcher needs of the store.
 type Outbox interface {
 	// DueEndpoints lists enabled endpoints with deliveries due at now and
-	// not leased, except those in skip, at most limit.
-	DueEndpoints(ctx context.Context, now time.Time, skip []string, limit int) ([]string, error)
+	// not leased, except those in skip, at most limit, in id order from
+	// the first after after (wrapping round), so that when there are more
+	// than limit every one gets its turn.
+	DueEndpoints(ctx context.Context, now time.Time, skip []string, after string, limit int) ([]string, error)
 	// ClaimDeliveries leases up to limit due deliveries of one enabled
 	// endpoint to owner until now+lease; on PostgreSQL rows another
 	// instance is claiming are skipped (FOR UPDATE SKIP LOCKED).
@@ -218,6 +220,9 @@ type Dispatcher struct {
 	// the newest commits into every freed slot, a burst on one core left
 	// the oldest in the outbox until it ended, delivery p99 2 s.)
 	behind map[string]uint64
+	// after is the last endpoint a claim round read: the next starts
+	// after it.
+	after string
 }
 
 // runState is Run's, for attempts started outside its loop (Offer).
@@ -383,11 +388,13 @@ func (d *Dispatcher) claim(ctx context.Context) {
 		if free <= 0 {
 			return
 		}
-		now := d.clock.Now()
+		// The declines counted so far are of deliveries committed, and so
+		// stamped due, before now: the reads below see them.
 		d.mu.Lock()
 		before := maps.Clone(d.behind)
 		d.mu.Unlock()
-		eps, err := d.store.DueEndpoints(ctx, now, full, free)
+		now := d.clock.Now()
+		eps, err := d.store.DueEndpoints(ctx, now, full, d.after, free)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.ErrorContext(ctx, "webhook: list due deliveries", "err", err)
@@ -410,11 +417,15 @@ func (d *Dispatcher) claim(ctx context.Context) {
 			d.mu.Lock()
 			n := min(perEndpoint-d.inflight[ep], total-d.total)
 			declined, wasBehind := d.behind[ep]
+			d.after = ep
 			var skip []string
+			at := now
 			if n <= 0 {
 				d.backlog = true
 			} else if d.Single {
 				skip = d.heldByLocked(ep)
+				// As above: what Offer declined up to here is due by now.
+				at = d.clock.Now()
 			}
 			d.mu.Unlock()
 			if n <= 0 {
@@ -423,7 +434,7 @@ func (d *Dispatcher) claim(ctx context.Context) {
 			var claims []Claim
 			var err error
 			if d.Single {
-				claims, err = d.store.PeekDeliveries(ctx, ep, now, skip, n)
+				claims, err = d.store.PeekDeliveries(ctx, ep, at, skip, n)
 			} else {
 				claims, err = d.store.ClaimDeliveries(ctx, d.owner, ep, now, d.cfg.Lease, n)
 			}
@@ -489,7 +500,10 @@ func (d *Dispatcher) Offer(claims []Claim) {
 	for _, ep := range order {
 		cs := byEndpoint[ep]
 		if declined, ok := d.behind[ep]; ok {
-			d.behind[ep] = declined + uint64(len(cs)) // the next round reads them, after the older ones
+			// The next round reads them, after the older ones; a round
+			// that is reading now sees the count move and reads again.
+			d.behind[ep] = declined + uint64(len(cs))
+			d.Kick()
 			continue
 		}
 		n := max(0, min(perEndpoint-d.inflight[ep], total-d.total))
