@@ -54,6 +54,19 @@ func holdTurn(t *testing.T, d *DB, last func(context.Context, bun.Tx) error) (fi
 	}
 }
 
+// waitQueued waits until n writers queue for the write turn.
+func waitQueued(d *DB, n int) {
+	for {
+		d.queue.mu.Lock()
+		queued := len(d.queue.pending)
+		d.queue.mu.Unlock()
+		if queued == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestSQLiteWritersTakeTurns checks the process's write turn on SQLite: a
 // writer waits for the one in its transaction without reaching SQLite's
 // busy handler (its context ends the wait, nothing written), and many
@@ -167,15 +180,7 @@ func TestSQLiteGroupCommit(t *testing.T) {
 			})
 		}()
 	}
-	for { // all nine queued behind the held turn
-		d.queue.mu.Lock()
-		n := len(d.queue.pending)
-		d.queue.mu.Unlock()
-		if n == queued {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(d, queued) // all nine queued behind the held turn
 	groupsBefore := d.Stats().Groups
 	if err := finish(); err != nil {
 		t.Fatal(err)
@@ -259,15 +264,7 @@ func TestSQLiteHandOffDeliveries(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = write(w.name, w.fail) }()
 	}
-	for { // all three queued behind the held turn: one group
-		d.queue.mu.Lock()
-		n := len(d.queue.pending)
-		d.queue.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(d, 3) // all three queued behind the held turn: one group
 	if err := finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -358,15 +355,7 @@ func TestSQLiteOutboxPreparedInsert(t *testing.T) {
 	results := make(chan error, 2)
 	go func() { results <- write(d.endpoints, "prepared", false) }()
 	go func() { results <- write(d.endpoints, "rolled back", true) }()
-	for { // both queued behind the held turn: one group
-		d.queue.mu.Lock()
-		n := len(d.queue.pending)
-		d.queue.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(d, 2) // both queued behind the held turn: one group
 	if err := finish(); err != nil {
 		t.Fatal(err)
 	}
