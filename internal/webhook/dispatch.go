@@ -412,7 +412,7 @@ func (d *Dispatcher) claim(ctx context.Context) {
 			}
 			d.mu.Unlock()
 		}
-		started, again := 0, false
+		started := 0
 		for _, ep := range eps {
 			d.mu.Lock()
 			n := min(perEndpoint-d.inflight[ep], total-d.total)
@@ -455,17 +455,14 @@ func (d *Dispatcher) claim(ctx context.Context) {
 			case wasBehind && d.behind[ep] == declined:
 				delete(d.behind, ep) // it read every one that waited
 			case wasBehind:
-				// Offer declined some while it read, perhaps after: the
-				// next round reads them.
-				again = true
+				// Offer declined some while it read, perhaps after its
+				// snapshot; each decline nudged the next round, which
+				// reads them.
 			}
 			started += d.startLocked(d.run, ep, claims)
 			d.mu.Unlock()
 		}
 		if started == 0 {
-			if again {
-				d.Kick()
-			}
 			return
 		}
 	}
